@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Reading kernel memory, two ways.
+ *
+ * The same programs are built twice (see CMakeLists.txt):
+ *  - FT_READ_CAST undefined ("kread" object): every read goes through
+ *    bpf_probe_read_kernel (BPF_CORE_READ). Works from kprobes, fentry and
+ *    tracepoints on every kernel that allows the helper (5.5+).
+ *  - FT_READ_CAST defined ("cast" object): for kernels in lockdown
+ *    "confidentiality" mode, where bpf_probe_read_kernel is withdrawn. Pointers
+ *    are turned into typed, read-only BTF pointers with the bpf_rdonly_cast
+ *    kfunc (6.2+) and read with plain loads, which the verifier turns into
+ *    fault-safe PROBE_MEM loads.
+ * The collector picks the object by asking the kernel which helper it allows.
+ */
+#ifndef FPUTRACE_KREAD_BPF_H
+#define FPUTRACE_KREAD_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+
+#ifdef FT_READ_CAST
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define FT_CAST(type, ptr) \
+	((type *)bpf_rdonly_cast((const void *)(ptr), bpf_core_type_id_kernel(type)))
+#endif
+
+/* Pre-6.13 kernels count file references in f_count, and pre-6.8 kernels keep
+ * the task_work/llist nodes in the f_u union: CO-RE "flavors" describe them. */
+struct file___old {
+	atomic_long_t f_count;
+} __attribute__((preserve_access_index));
+
+struct file___oldtw {
+	union {
+		struct llist_node fu_llist;
+		struct callback_head fu_rcuhead;
+	} f_u;
+} __attribute__((preserve_access_index));
+
+/* 6.0 - 6.7: the union is anonymous and names the rcu_head f_rcuhead. */
+struct file___rcu {
+	struct callback_head f_rcuhead;
+} __attribute__((preserve_access_index));
+
+struct dentry___old {
+	unsigned char d_iname[32];
+} __attribute__((preserve_access_index));
+
+/* Reads the 8-byte word at a kernel address. */
+static __always_inline __u64 ft_read_u64(__u64 addr)
+{
+	__u64 val = 0;
+#ifdef FT_READ_CAST
+	/* Any kernel struct that starts with an 8-byte field does: list_head. */
+	struct list_head *h = FT_CAST(struct list_head, addr);
+	val = (__u64)h->next;
+#else
+	bpf_probe_read_kernel(&val, sizeof(val), (const void *)addr);
+#endif
+	return val;
+}
+
+static __always_inline struct task_struct *ft_current_task(void)
+{
+#ifdef FT_READ_CAST
+	return bpf_get_current_task_btf();
+#else
+	return (struct task_struct *)bpf_get_current_task();
+#endif
+}
+
+static __always_inline __u32 ft_task_flags_raw(struct task_struct *t)
+{
+#ifdef FT_READ_CAST
+	return t->flags;
+#else
+	return BPF_CORE_READ(t, flags);
+#endif
+}
+
+static __always_inline struct file *ft_as_file(__u64 addr)
+{
+#ifdef FT_READ_CAST
+	return FT_CAST(struct file, addr);
+#else
+	return (struct file *)addr;
+#endif
+}
+
+static __always_inline __s32 ft_file_mnt_id(struct file *f)
+{
+	__u64 off = bpf_core_field_offset(struct mount, mnt);
+#ifdef FT_READ_CAST
+	struct vfsmount *vm = f->f_path.mnt;
+	struct mount *m = FT_CAST(struct mount, (__u64)vm - off);
+	return m->mnt_id;
+#else
+	struct vfsmount *vm = BPF_CORE_READ(f, f_path.mnt);
+	struct mount *m = (struct mount *)((__u64)vm - off);
+	return BPF_CORE_READ(m, mnt_id);
+#endif
+}
+
+static __always_inline __u64 ft_file_ino(struct file *f)
+{
+#ifdef FT_READ_CAST
+	return f->f_inode->i_ino;
+#else
+	return BPF_CORE_READ(f, f_inode, i_ino);
+#endif
+}
+
+static __always_inline __u32 ft_file_dev(struct file *f)
+{
+#ifdef FT_READ_CAST
+	return f->f_inode->i_sb->s_dev;
+#else
+	return BPF_CORE_READ(f, f_inode, i_sb, s_dev);
+#endif
+}
+
+static __always_inline void *ft_file_private(struct file *f)
+{
+#ifdef FT_READ_CAST
+	return f->private_data;
+#else
+	return BPF_CORE_READ(f, private_data);
+#endif
+}
+
+/* True when this fput drops the last reference. f_ref (file_ref_t, 6.13+)
+ * stores "references - 1"; f_count (older) stores the count itself. */
+static __always_inline bool ft_file_is_last_ref(struct file *f)
+{
+	if (bpf_core_field_exists(f->f_ref)) {
+#ifdef FT_READ_CAST
+		return f->f_ref.refcnt.counter == 0;
+#else
+		return BPF_CORE_READ(f, f_ref.refcnt.counter) == 0;
+#endif
+	}
+	struct file___old *old = (void *)f;
+#ifdef FT_READ_CAST
+	old = FT_CAST(struct file___old, f);
+	return old->f_count.counter == 1;
+#else
+	return BPF_CORE_READ(old, f_count.counter) == 1;
+#endif
+}
+
+/* Offset of the callback_head that fput hands to task_work_add; 0 if this
+ * kernel's struct file has none we know. */
+static __always_inline __u64 ft_file_task_work_offset(void)
+{
+	if (bpf_core_field_exists(struct file, f_task_work))
+		return bpf_core_field_offset(struct file, f_task_work);
+	if (bpf_core_field_exists(struct file___rcu, f_rcuhead))
+		return bpf_core_field_offset(struct file___rcu, f_rcuhead);
+	if (bpf_core_field_exists(struct file___oldtw, f_u.fu_rcuhead))
+		return bpf_core_field_offset(struct file___oldtw, f_u.fu_rcuhead);
+	return 0;
+}
+
+/* fd -> struct file in the current task's table; 0 if none. */
+static __always_inline __u64 ft_fd_to_file(int fd)
+{
+	struct task_struct *t = ft_current_task();
+	struct fdtable *fdt;
+	__u64 arr;
+	unsigned int max;
+
+	if (fd < 0)
+		return 0;
+#ifdef FT_READ_CAST
+	fdt = t->files->fdt;
+	max = fdt->max_fds;
+	arr = (__u64)fdt->fd;
+#else
+	fdt = BPF_CORE_READ(t, files, fdt);
+	max = BPF_CORE_READ(fdt, max_fds);
+	arr = (__u64)BPF_CORE_READ(fdt, fd);
+#endif
+	if ((unsigned int)fd >= max || !arr)
+		return 0;
+	return ft_read_u64(arr + (__u64)fd * 8);
+}
+
+/* Copies the dentry name into dst (FT_NAME_LEN bytes, not always terminated). */
+static __always_inline void ft_dentry_name(struct dentry *d, char *dst)
+{
+#ifdef FT_READ_CAST
+	__u64 name = (__u64)d->d_name.name;
+	__u64 *words = (__u64 *)dst;
+	for (int i = 0; i < FT_NAME_LEN / 8; i++)
+		words[i] = ft_read_u64(name + i * 8);
+#else
+	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+	bpf_probe_read_kernel_str(dst, FT_NAME_LEN, name);
+#endif
+}
+
+static __always_inline struct dentry *ft_dentry_parent(struct dentry *d)
+{
+#ifdef FT_READ_CAST
+	return d->d_parent;
+#else
+	return BPF_CORE_READ(d, d_parent);
+#endif
+}
+
+/* Fills names[] leaf first, walking up to the root of the file's mount. */
+static __always_inline void ft_file_path(struct file *f, struct ft_file *out)
+{
+	struct dentry *d, *root;
+#ifdef FT_READ_CAST
+	d = f->f_path.dentry;
+	root = f->f_path.mnt->mnt_root;
+#else
+	d = BPF_CORE_READ(f, f_path.dentry);
+	root = BPF_CORE_READ(f, f_path.mnt, mnt_root);
+#endif
+	for (int i = 0; i < FT_PATH_DEPTH; i++) {
+		if (!d || d == root)
+			return;
+#ifdef FT_READ_CAST
+		d = FT_CAST(struct dentry, d);
+#endif
+		ft_dentry_name(d, out->names[i]);
+		struct dentry *parent = ft_dentry_parent(d);
+		if (parent == d)
+			return;
+		d = parent;
+	}
+	if (d && d != root)
+		out->flags |= FT_FILE_PATH_TRUNCATED;
+}
+
+static __always_inline struct mount *ft_real_mount(struct vfsmount *vm)
+{
+	__u64 m = (__u64)vm - bpf_core_field_offset(struct mount, mnt);
+#ifdef FT_READ_CAST
+	return FT_CAST(struct mount, m);
+#else
+	return (struct mount *)m;
+#endif
+}
+
+struct ft_mount_walk {
+	struct mount *m;      /* the mount whose mount point is being walked */
+	struct mount *parent; /* the mount that dentry lives in */
+	struct dentry *d;     /* current dentry in parent */
+	struct dentry *root;  /* parent's root dentry */
+};
+
+static __always_inline void ft_mount_walk_step_up(struct ft_mount_walk *w)
+{
+	/* Plain locals: BPF_CORE_READ must not relocate our own struct. */
+	struct mount *m = w->parent, *parent;
+	struct dentry *d, *root;
+#ifdef FT_READ_CAST
+	parent = FT_CAST(struct mount, m->mnt_parent);
+	d = m->mnt_mountpoint;
+	root = parent->mnt.mnt_root;
+#else
+	parent = BPF_CORE_READ(m, mnt_parent);
+	d = BPF_CORE_READ(m, mnt_mountpoint);
+	root = BPF_CORE_READ(parent, mnt.mnt_root);
+#endif
+	w->m = m;
+	w->parent = parent;
+	w->d = d;
+	w->root = root;
+}
+
+/* Fills mnt_names[] with the file's mount point, leaf first. One flat loop:
+ * each turn either names a dentry or climbs to the parent mount. */
+static __always_inline void ft_file_mount_path(struct file *f, struct ft_file *out)
+{
+	struct ft_mount_walk w = {};
+#ifdef FT_READ_CAST
+	w.parent = ft_real_mount(f->f_path.mnt);
+#else
+	w.parent = ft_real_mount(BPF_CORE_READ(f, f_path.mnt));
+#endif
+	ft_mount_walk_step_up(&w);
+	__u32 k = 0;
+	for (int i = 0; i < 2 * FT_PATH_DEPTH; i++) {
+		if (w.parent == w.m || !w.d)
+			return; /* the namespace's root mount */
+		if (w.d == w.root) {
+			ft_mount_walk_step_up(&w);
+			continue;
+		}
+		if (k >= FT_PATH_DEPTH) {
+			out->flags |= FT_FILE_MNT_TRUNCATED;
+			return;
+		}
+#ifdef FT_READ_CAST
+		w.d = FT_CAST(struct dentry, w.d);
+#endif
+		ft_dentry_name(w.d, out->mnt_names[k]);
+		k++;
+		w.d = ft_dentry_parent(w.d);
+	}
+	out->flags |= FT_FILE_MNT_TRUNCATED;
+}
+
+#endif /* FPUTRACE_KREAD_BPF_H */

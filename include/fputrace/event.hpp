@@ -1,0 +1,77 @@
+// Decoded events: what the probes saw, as plain C++ values. The model consumes
+// these and nothing else, so it can be driven from recordings in tests.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace fputrace {
+
+enum class EventType {
+  RingFile,     // a file was registered with an io_uring ring
+  UringReq,     // an io_uring request took a file
+  UringDone,    // that request completed
+  RingExit,     // io_ring_exit_work started (ring teardown, on a kworker)
+  RingExitEnd,  // ... and returned
+  AioSubmit,    // io_submit of an iocb on a file
+  AioDone,      // aio completion
+  Deferred,     // a final fput was queued on the delayed_fput list (observed)
+  Released,     // __fput ran: the mount reference was dropped (observed)
+  DelayedRun,   // the delayed_fput work item started
+  DelayedRunEnd,
+  TaskExit,     // a thread of a process that owns tracked files exited
+  Umount,       // umount(2) returned
+};
+
+enum class Backend { Tracepoint, Fentry, Kprobe };
+
+// Why a final fput went to the delayed_fput list (Event::detail for Deferred).
+enum class DeferReason : uint32_t { Unknown = 0, KernelThread = 1, NoTaskWork = 2, TaskWorkFailed = 3 };
+
+struct Task {
+  uint32_t tgid = 0;
+  uint32_t tid = 0;
+  uint32_t flags = 0;  // FT_TASK_* from events.h
+  std::string comm;
+
+  bool kernel_thread() const;
+  bool exiting() const;
+  bool io_worker() const;
+  bool leader() const;
+};
+
+struct FileRef {
+  uint64_t ptr = 0;  // struct file address: links records about one file
+  uint64_t ino = 0;
+  uint32_t dev = 0;
+  int32_t mnt_id = 0;
+  std::string path;  // relative to the mount root ("/dir/name"); "" if unknown
+  bool path_truncated = false;
+  std::string mount_path;  // the mount's mount point as the kernel named it; "" if not sent
+};
+
+struct Event {
+  EventType type = EventType::Umount;
+  Backend backend = Backend::Tracepoint;
+  uint64_t time_ns = 0;  // CLOCK_MONOTONIC, from the BPF side
+  Task task;             // the task the probe fired in
+  FileRef file;
+  uint64_t ring = 0;  // io_ring_ctx address, or aio context id
+  uint64_t req = 0;   // io_kiocb / iocb address
+  uint64_t user_data = 0;
+  int64_t ret = 0;
+  uint32_t detail = 0;
+  std::string path;  // umount target
+};
+
+std::string_view to_string(EventType t);
+std::optional<EventType> event_type_from_string(std::string_view s);
+std::string_view to_string(Backend b);
+std::optional<Backend> backend_from_string(std::string_view s);
+
+// True when the backend probes fput/__fput, so deferrals and releases are seen.
+bool sees_releases(Backend b);
+
+}  // namespace fputrace

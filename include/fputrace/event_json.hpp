@@ -1,0 +1,55 @@
+// The raw event log: one JSON object per decoded event. Used by
+// `record --format jsonl`, by `report`, and by the model's tests.
+#pragma once
+
+#include <functional>
+#include <istream>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <variant>
+#include <vector>
+
+#include "fputrace/event.hpp"
+#include "fputrace/model.hpp"
+#include "fputrace/mounts.hpp"
+
+namespace fputrace {
+
+nlohmann::json event_to_json(const Event& e);
+
+// Throws std::invalid_argument naming the missing or malformed field.
+Event event_from_json(const nlohmann::json& j);
+
+// The log interleaves events with the names of mounts, in the order the
+// collector learned them (mount ids are reused once a mount is gone).
+using LogRecord = std::variant<Event, MountInfo>;
+
+nlohmann::json mount_to_json(const MountInfo& m);
+
+// Reads a JSON-lines event log; throws std::invalid_argument("line N: ...").
+std::vector<LogRecord> read_event_log(std::istream& in);
+
+// Rebuilds the model from a log and hands every finding to on_finding.
+void replay(const std::vector<LogRecord>& log, const std::function<void(const Finding&)>& on_finding);
+
+// Names mounts through another MountNames and tells `record` about each new
+// name, so a log carries the names it needs.
+class RecordingMounts : public MountNames {
+ public:
+  RecordingMounts(MountNames& inner, std::function<void(const MountInfo&)> record)
+      : inner_(inner), record_(std::move(record)) {}
+  std::optional<MountInfo> by_id(int32_t id) override { return note(inner_.by_id(id)); }
+  std::optional<MountInfo> by_path(const std::string& path) override { return note(inner_.by_path(path)); }
+  void forget(int32_t id) override {
+    inner_.forget(id);
+    told_.erase(id);
+  }
+
+ private:
+  std::optional<MountInfo> note(std::optional<MountInfo> m);
+  MountNames& inner_;
+  std::function<void(const MountInfo&)> record_;
+  std::map<int32_t, std::string> told_;
+};
+
+}  // namespace fputrace

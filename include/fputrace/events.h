@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The one header shared by the BPF programs (bpf/) and the C++ collector (src/).
+ * Everything here is plain C with fixed-width types so both sides agree on the
+ * layout of every record that crosses the ring buffer.
+ */
+#ifndef FPUTRACE_EVENTS_H
+#define FPUTRACE_EVENTS_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define FT_COMM_LEN 16
+/* A file's path is sent as up to FT_PATH_DEPTH dentry names, leaf first, each
+ * cut to FT_NAME_LEN bytes. Names are only read for the rare records that
+ * describe a pin, never per fput. */
+#define FT_PATH_DEPTH 6
+#define FT_NAME_LEN 32
+#define FT_UMOUNT_PATH_LEN 128
+/* How many fds one io_uring_register or io_submit call is scanned for. */
+#define FT_MAX_FDS_PER_CALL 64
+
+enum ft_event_type {
+	FT_EV_RING_FILE = 1,     /* a file on a watched mount was registered with a ring */
+	FT_EV_URING_REQ = 2,     /* an io_uring request took a file on a watched mount */
+	FT_EV_URING_DONE = 3,    /* a tracked io_uring request completed */
+	FT_EV_RING_EXIT = 4,     /* io_ring_exit_work started for a ring (kworker) */
+	FT_EV_RING_EXIT_END = 5, /* ...and returned */
+	FT_EV_AIO_SUBMIT = 6,    /* io_submit of an iocb on a watched file */
+	FT_EV_AIO_DONE = 7,      /* aio_complete_rw for a watched file */
+	FT_EV_DEFERRED = 8,      /* final fput left the task: queued on delayed_fput_list */
+	FT_EV_RELEASED = 9,      /* __fput ran for a tracked file: mount reference dropped */
+	FT_EV_DELAYED_RUN = 10,  /* the delayed_fput work item started */
+	FT_EV_DELAYED_RUN_END = 11,
+	FT_EV_TASK_EXIT = 12,    /* a thread of a tracked process exited */
+	FT_EV_UMOUNT = 13,       /* umount(2) returned */
+	FT_EV_TYPE_MAX = 14,
+};
+
+/* Task context flags (ft_task.flags). */
+enum ft_task_flags {
+	FT_TASK_KTHREAD = 1u << 0,   /* PF_KTHREAD: kworker and friends */
+	FT_TASK_EXITING = 1u << 1,   /* PF_EXITING */
+	FT_TASK_IO_WORKER = 1u << 2, /* PF_IO_WORKER: io-wq / sqpoll thread */
+	FT_TASK_LEADER = 1u << 3,    /* tid == tgid */
+};
+
+/* Why a deferred record was sent (ft_event.detail for FT_EV_DEFERRED). */
+enum ft_defer_reason {
+	FT_DEFER_KTHREAD = 1,        /* last fput from a kernel thread */
+	FT_DEFER_NO_TASK_WORK = 2,   /* no task_work was queued: interrupt context */
+	FT_DEFER_TASK_WORK_FAILED = 3, /* task_work_add refused: task past exit_task_work */
+};
+
+/* Backend that produced a record (ft_event.backend). */
+enum ft_backend {
+	FT_BACKEND_TRACEPOINT = 0,
+	FT_BACKEND_FENTRY = 1,
+	FT_BACKEND_KPROBE = 2,
+};
+
+struct ft_task {
+	__u32 tgid;
+	__u32 tid;
+	__u32 flags;
+	__u32 pad;
+	char comm[FT_COMM_LEN];
+};
+
+enum ft_file_flags {
+	FT_FILE_DESCRIBED = 1u << 0,      /* names[] and mnt_names[] were filled */
+	FT_FILE_PATH_TRUNCATED = 1u << 1, /* deeper than FT_PATH_DEPTH */
+	FT_FILE_MNT_TRUNCATED = 1u << 2,
+};
+
+struct ft_file {
+	__u64 ptr;    /* struct file address: the identity that links records */
+	__u64 ino;
+	__u32 dev;    /* superblock s_dev */
+	__s32 mnt_id; /* struct mount mnt_id, as in /proc/PID/mountinfo */
+	char names[FT_PATH_DEPTH][FT_NAME_LEN]; /* dentry names, leaf first; "" ends */
+	__u32 flags; /* enum ft_file_flags */
+	__u32 pad;
+	/* The mount point of the file's mount, leaf first, as the kernel names
+	 * it: the collector need not find the mount in /proc before it is gone. */
+	char mnt_names[FT_PATH_DEPTH][FT_NAME_LEN];
+};
+
+struct ft_event {
+	__u32 type;    /* enum ft_event_type */
+	__u32 backend; /* enum ft_backend of the probe that fired */
+	__u64 time_ns; /* bpf_ktime_get_ns: CLOCK_MONOTONIC */
+	struct ft_task task; /* current task when the probe fired */
+	struct ft_file file;
+	__u64 ring;      /* io_ring_ctx address (io_uring records) or aio ctx id */
+	__u64 req;       /* io_kiocb / user iocb address */
+	__u64 user_data; /* io_uring user_data */
+	__s64 ret;       /* umount / completion result */
+	__u32 detail;    /* per type: enum ft_defer_reason, umount flags, uring opcode */
+	__u32 pad;
+	char path[FT_UMOUNT_PATH_LEN]; /* umount target as passed by the caller */
+};
+
+/* Counters the BPF side keeps so that nothing is lost silently. */
+enum ft_stat {
+	FT_STAT_RINGBUF_DROPS = 0, /* bpf_ringbuf_reserve failed: collector too slow */
+	FT_STAT_MAP_FULL = 1,      /* a tracking map was full: an item went untracked */
+	FT_STAT_FINAL_FPUTS = 2,   /* final fputs on watched mounts seen */
+	FT_STAT_DEFERRED = 3,      /* of those, deferred past the task */
+	FT_STAT_FD_SCAN_TRUNCATED = 4, /* more fds in one call than FT_MAX_FDS_PER_CALL */
+	FT_STAT_MAX = 5,
+};
+
+#endif /* FPUTRACE_EVENTS_H */

@@ -1,0 +1,21 @@
+// Rendering findings: JSON objects (the documented contract, docs/json-schema.md)
+// and human-readable text.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "fputrace/model.hpp"
+
+namespace fputrace {
+
+nlohmann::json finding_to_json(const Finding& f);
+nlohmann::json pin_to_json(const Pin& p);
+
+// One or more lines of text, ending with a newline.
+std::string finding_to_text(const Finding& f);
+
+// "/mnt/x/dir/file": the mount point joined with the path inside the mount.
+std::string full_path(const MountRef& mount, const FileRef& file);
+
+}  // namespace fputrace

@@ -1,0 +1,138 @@
+// The model: files, rings, requests, tasks and mounts, rebuilt from decoded
+// events. Pure C++: it never touches BPF or the running kernel, so it is
+// tested from recorded event sequences.
+//
+// A *pin* is a file on a mount whose last reference has left the task that
+// owned it and has not yet been released by __fput: until then the file keeps
+// a reference on its mount and umount fails with EBUSY.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "fputrace/event.hpp"
+#include "fputrace/mounts.hpp"
+
+namespace fputrace {
+
+// Where the pin came from: what kept the file alive past its owner.
+enum class Source { IoUring, Aio, Exit, Close, Other };
+// What holds the last reference now.
+enum class Holder { IoUring, Aio, TaskWork, DelayedFput };
+// Observed: a probe saw the deferral itself. Inferred: deduced from what the
+// file was attached to (a ring, a request) and what happened to that.
+enum class Confidence { Observed, Inferred };
+
+std::string_view to_string(Source s);
+std::string_view to_string(Holder h);
+std::string_view to_string(Confidence c);
+
+struct MountRef {
+  int32_t id = 0;
+  std::string path;  // "" when the mount could not be named
+};
+
+struct Pin {
+  FileRef file;
+  MountRef mount;
+  Task origin;               // the task the pin came from, not the kworker
+  bool origin_known = true;  // false: nobody owned it that we saw
+  Source source = Source::Other;
+  Holder holder = Holder::DelayedFput;
+  Confidence confidence = Confidence::Inferred;
+  uint64_t since_ns = 0;  // when the reference left the origin's context
+  uint64_t holder_since_ns = 0;  // when the current holder took it
+  uint64_t ring = 0;      // io_uring ring or aio context, when relevant
+  std::string why;        // one phrase on how the file got here
+};
+
+struct Finding {
+  enum class Kind { Deferred, UmountBusy, PinReleased };
+  Kind kind = Kind::Deferred;
+  uint64_t time_ns = 0;
+  Backend backend = Backend::Tracepoint;
+  MountRef mount;
+  std::vector<Pin> pins;  // Deferred / PinReleased: exactly one
+  Task actor;             // umount caller, or the task that released the pin
+  uint64_t held_ns = 0;   // PinReleased: since_ns .. release
+  std::optional<uint64_t> after_busy_ns;  // PinReleased: time since the last EBUSY
+  Confidence release_confidence = Confidence::Observed;  // PinReleased
+};
+
+class Model {
+ public:
+  explicit Model(MountNames& mounts) : mounts_(mounts) {}
+
+  // Feeds one event; returns what it newly explains (possibly nothing).
+  std::vector<Finding> apply(const Event& e);
+
+  // The pins that hold a mount right now.
+  std::vector<Pin> pins_on(int32_t mnt_id) const;
+  size_t pin_count() const { return pins_.size(); }
+
+ private:
+  struct Origin {
+    Task task;
+    Source source = Source::Other;
+    uint64_t ring = 0;
+    bool registered = false;  // a ring's fixed file, not just a request's
+    uint64_t time_ns = 0;
+  };
+  struct FileState {
+    FileRef file;
+    std::optional<Origin> origin;
+    int pending_uring = 0;  // io_uring requests that have not completed
+    int pending_aio = 0;    // aio requests that have not completed
+    bool done_on_kthread = false;  // a request on it completed on a kernel thread
+  };
+  struct RingState {
+    Task owner;
+    std::set<uint64_t> files;
+    bool torn_down = false;
+  };
+  struct Request {
+    uint64_t file = 0;
+  };
+
+  std::vector<Finding> on_ring_file(const Event& e);
+  std::vector<Finding> on_uring_req(const Event& e);
+  std::vector<Finding> on_uring_done(const Event& e);
+  std::vector<Finding> on_ring_exit(const Event& e, bool end);
+  std::vector<Finding> on_aio_submit(const Event& e);
+  std::vector<Finding> on_aio_done(const Event& e);
+  std::vector<Finding> on_deferred(const Event& e);
+  std::vector<Finding> on_released(const Event& e);
+  std::vector<Finding> on_delayed_run(const Event& e, bool end);
+  std::vector<Finding> on_task_exit(const Event& e);
+  std::vector<Finding> on_umount(const Event& e);
+
+  FileState& remember_file(const FileRef& f);
+  MountRef name_mount(int32_t mnt_id);
+  std::optional<MountRef> mount_at(const std::string& path);
+  // Creates or updates the pin on a file; returns a Deferred finding when the
+  // pin is new or its holder changed.
+  std::optional<Finding> set_pin(const Event& e, uint64_t file, Holder holder,
+                                 Confidence confidence, const std::string& why);
+  Pin pin_for(const FileState& fs, const Event& e, Holder holder, Confidence confidence,
+              const std::string& why);
+  Finding release_pin(uint64_t file, const Event& e, Confidence confidence);
+  void forget_file(uint64_t file);
+
+  MountNames& mounts_;
+  // Mount points as the kernel named them in file records: they do not
+  // depend on finding the mount in /proc before it goes away.
+  std::map<int32_t, std::string> kernel_mount_paths_;
+  std::map<uint64_t, FileState> files_;
+  std::map<uint64_t, RingState> rings_;
+  std::map<uint64_t, Request> requests_;
+  std::map<uint64_t, Pin> pins_;  // by struct file address
+  std::map<int32_t, uint64_t> last_busy_ns_;
+  uint64_t delayed_run_started_ns_ = 0;
+  bool delayed_run_active_ = false;
+};
+
+}  // namespace fputrace

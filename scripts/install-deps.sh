@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything fputrace needs to build and test, from Debian packages.
+# Idempotent: packages already present are left alone, and apt is only asked
+# to update its lists when something is actually missing.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config
+  clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
+  nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libcli11-dev libfmt-dev
+  liburing-dev libaio-dev
+  qemu-system-x86 busybox-static cpio e2fsprogs xz-utils zstd
+)
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: must run as root (apt-get install)" >&2
+  exit 1
+fi
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "install-deps: all packages present"
+fi

@@ -1,0 +1,150 @@
+// fputrace watch: trace live, explain umount EBUSY as it happens.
+#include <fmt/format.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <chrono>
+#include <climits>
+#include <cstring>
+
+#include "cli.hpp"
+#include "command.hpp"
+#include "fputrace/event_json.hpp"
+#include "fputrace/model.hpp"
+#include "kernel_features.hpp"
+#include "loader.hpp"
+#include "sink.hpp"
+
+namespace fputrace {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void on_signal(int) { g_stop = true; }
+
+void install_signal_handlers() {
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: let poll return
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// Checks everything that makes tracing impossible before touching BPF.
+bool preflight(std::string& error) {
+  Capability priv = bpf_privileges();
+  if (!priv.available) {
+    error = priv.reason;
+    return false;
+  }
+  if (!read_kernel_info().btf) {
+    error = "this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): it needs CONFIG_DEBUG_INFO_BTF=y";
+    return false;
+  }
+  return true;
+}
+
+std::optional<std::vector<int32_t>> resolve_mounts(const std::vector<std::string>& paths, ProcMounts& mounts,
+                                                   std::string& error) {
+  std::vector<int32_t> ids;
+  for (const auto& p : paths) {
+    char real[PATH_MAX];
+    if (!::realpath(p.c_str(), real)) {
+      error = fmt::format("--mount {}: {}", p, std::strerror(errno));
+      return std::nullopt;
+    }
+    auto m = mounts.mounted_at(real);
+    if (!m) {
+      error = fmt::format("--mount {}: not a mount point (see findmnt)", p);
+      return std::nullopt;
+    }
+    ids.push_back(m->id);
+  }
+  return ids;
+}
+
+void report_losses(const TraceStats& s, Sink& sink) {
+  if (sink.json()) {
+    sink.write_json({{"event", "summary"},
+                     {"ringbuf_drops", s.ringbuf_drops},
+                     {"map_full", s.map_full},
+                     {"final_fputs_watched", s.final_fputs},
+                     {"deferred", s.deferred},
+                     {"fd_scan_truncated", s.fd_scan_truncated},
+                     {"undecodable", s.undecodable}});
+  }
+  if (s.ringbuf_drops || s.map_full || s.undecodable || s.fd_scan_truncated)
+    complain(fmt::format("lost data: {} records dropped (ring buffer full), {} items untracked (map full), "
+                         "{} undecodable records, {} fd lists cut short",
+                         s.ringbuf_drops, s.map_full, s.undecodable, s.fd_scan_truncated));
+}
+
+// Polls until the buffer stays empty for quiet_ms.
+void drain(Tracer& tracer, int quiet_ms) {
+  auto last = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - last < std::chrono::milliseconds(quiet_ms)) {
+    if (tracer.poll(20) > 0) last = std::chrono::steady_clock::now();
+  }
+}
+
+}  // namespace
+
+void complain(const std::string& msg) { fmt::print(stderr, "fputrace: {}\n", msg); }
+
+int run_watch(const WatchOptions& o) {
+  std::string error;
+  if (!preflight(error)) return complain(error), 1;
+  ProcMounts mounts;
+  auto mount_ids = resolve_mounts(o.mounts, mounts, error);
+  if (!mount_ids) return complain(error), 1;
+  auto sink = Sink::open(o.output, o.json, error);
+  if (!sink) return complain(error), 1;
+
+  std::optional<Command> cmd;
+  if (!o.command.empty()) {
+    cmd = Command::prepare(o.command, error);
+    if (!cmd) return complain(error), 1;
+  }
+
+  std::unique_ptr<Sink> raw_log;
+  if (!o.events_path.empty()) {
+    raw_log = Sink::open(o.events_path, true, error);
+    if (!raw_log) return complain(error), 1;
+  }
+  RecordingMounts named(mounts, [&](const MountInfo& m) {
+    if (raw_log) raw_log->write_json(mount_to_json(m));
+  });
+  Model model(named);
+  TraceOptions topts{o.backend, *mount_ids};
+  auto tracer = start_tracer(
+      topts,
+      [&](const Event& e) {
+        // Mount names the model looks up are logged before the event itself.
+        std::vector<Finding> findings = model.apply(e);
+        if (raw_log) raw_log->write_json(event_to_json(e));
+        for (const Finding& f : findings) sink->write(f);
+      },
+      error);
+  if (!tracer) {
+    if (cmd) ::kill(cmd->pid(), SIGKILL), cmd->finished();
+    return complain(error), 1;
+  }
+  install_signal_handlers();
+  if (cmd && !cmd->start(error)) return complain(error), 1;
+  complain("tracing with " + tracer->describe());
+  while (!g_stop) {
+    tracer->poll(100);
+    if (cmd && cmd->finished()) break;
+  }
+  // The command is gone (or we were told to stop): collect what is in flight.
+  drain(*tracer, 250);
+  tracer->detach();
+  drain(*tracer, 20);
+  report_losses(tracer->stats(), *sink);
+  return 0;
+}
+
+}  // namespace fputrace

@@ -1,0 +1,88 @@
+#include "decode.hpp"
+
+#include <cstring>
+#include <string>
+
+extern "C" {
+#include "fputrace/events.h"
+}
+
+namespace fputrace {
+
+namespace {
+
+std::string bounded(const char* s, size_t max) { return std::string(s, ::strnlen(s, max)); }
+
+std::optional<EventType> type_of(uint32_t raw) {
+  switch (raw) {
+    case FT_EV_RING_FILE: return EventType::RingFile;
+    case FT_EV_URING_REQ: return EventType::UringReq;
+    case FT_EV_URING_DONE: return EventType::UringDone;
+    case FT_EV_RING_EXIT: return EventType::RingExit;
+    case FT_EV_RING_EXIT_END: return EventType::RingExitEnd;
+    case FT_EV_AIO_SUBMIT: return EventType::AioSubmit;
+    case FT_EV_AIO_DONE: return EventType::AioDone;
+    case FT_EV_DEFERRED: return EventType::Deferred;
+    case FT_EV_RELEASED: return EventType::Released;
+    case FT_EV_DELAYED_RUN: return EventType::DelayedRun;
+    case FT_EV_DELAYED_RUN_END: return EventType::DelayedRunEnd;
+    case FT_EV_TASK_EXIT: return EventType::TaskExit;
+    case FT_EV_UMOUNT: return EventType::Umount;
+    default: return std::nullopt;
+  }
+}
+
+Backend backend_of(uint32_t raw) {
+  switch (raw) {
+    case FT_BACKEND_FENTRY: return Backend::Fentry;
+    case FT_BACKEND_KPROBE: return Backend::Kprobe;
+    default: return Backend::Tracepoint;
+  }
+}
+
+// Dentry names come leaf first; the path reads root first.
+std::string join_path(const char (&names)[FT_PATH_DEPTH][FT_NAME_LEN], bool truncated) {
+  std::string path;
+  for (int i = 0; i < FT_PATH_DEPTH; ++i) {
+    std::string name = bounded(names[i], FT_NAME_LEN);
+    if (name.empty()) break;
+    path.insert(0, name);
+    path.insert(0, 1, '/');
+  }
+  if (truncated) path.insert(0, "/...");
+  return path;
+}
+
+}  // namespace
+
+std::optional<Event> decode(const void* data, size_t size) {
+  if (size < sizeof(ft_event)) return std::nullopt;
+  ft_event raw;
+  std::memcpy(&raw, data, sizeof(raw));
+  auto type = type_of(raw.type);
+  if (!type) return std::nullopt;
+  Event e;
+  e.type = *type;
+  e.backend = backend_of(raw.backend);
+  e.time_ns = raw.time_ns;
+  e.task = Task{raw.task.tgid, raw.task.tid, raw.task.flags, bounded(raw.task.comm, FT_COMM_LEN)};
+  e.file.ptr = raw.file.ptr;
+  e.file.ino = raw.file.ino;
+  e.file.dev = raw.file.dev;
+  e.file.mnt_id = raw.file.mnt_id;
+  if (raw.file.flags & FT_FILE_DESCRIBED) {
+    e.file.path = join_path(raw.file.names, false);
+    e.file.path_truncated = raw.file.flags & FT_FILE_PATH_TRUNCATED;
+    e.file.mount_path = join_path(raw.file.mnt_names, raw.file.flags & FT_FILE_MNT_TRUNCATED);
+    if (e.file.mount_path.empty()) e.file.mount_path = "/";
+  }
+  e.ring = raw.ring;
+  e.req = raw.req;
+  e.user_data = raw.user_data;
+  e.ret = raw.ret;
+  e.detail = raw.detail;
+  e.path = bounded(raw.path, FT_UMOUNT_PATH_LEN);
+  return e;
+}
+
+}  // namespace fputrace

@@ -1,0 +1,67 @@
+#include "fputrace/event.hpp"
+
+#include <array>
+#include <utility>
+
+extern "C" {
+#include "fputrace/events.h"
+}
+
+namespace fputrace {
+
+bool Task::kernel_thread() const { return flags & FT_TASK_KTHREAD; }
+bool Task::exiting() const { return flags & FT_TASK_EXITING; }
+bool Task::io_worker() const { return flags & FT_TASK_IO_WORKER; }
+bool Task::leader() const { return flags & FT_TASK_LEADER; }
+
+namespace {
+constexpr std::array<std::pair<EventType, std::string_view>, 13> kEventNames{{
+    {EventType::RingFile, "ring_file"},
+    {EventType::UringReq, "uring_req"},
+    {EventType::UringDone, "uring_done"},
+    {EventType::RingExit, "ring_exit"},
+    {EventType::RingExitEnd, "ring_exit_end"},
+    {EventType::AioSubmit, "aio_submit"},
+    {EventType::AioDone, "aio_done"},
+    {EventType::Deferred, "fput_deferred"},
+    {EventType::Released, "fput_released"},
+    {EventType::DelayedRun, "delayed_fput_run"},
+    {EventType::DelayedRunEnd, "delayed_fput_run_end"},
+    {EventType::TaskExit, "task_exit"},
+    {EventType::Umount, "umount"},
+}};
+
+constexpr std::array<std::pair<Backend, std::string_view>, 3> kBackendNames{{
+    {Backend::Tracepoint, "tracepoint"},
+    {Backend::Fentry, "fentry"},
+    {Backend::Kprobe, "kprobe"},
+}};
+}  // namespace
+
+std::string_view to_string(EventType t) {
+  for (const auto& [type, name] : kEventNames)
+    if (type == t) return name;
+  return "unknown";
+}
+
+std::optional<EventType> event_type_from_string(std::string_view s) {
+  for (const auto& [type, name] : kEventNames)
+    if (name == s) return type;
+  return std::nullopt;
+}
+
+std::string_view to_string(Backend b) {
+  for (const auto& [backend, name] : kBackendNames)
+    if (backend == b) return name;
+  return "unknown";
+}
+
+std::optional<Backend> backend_from_string(std::string_view s) {
+  for (const auto& [backend, name] : kBackendNames)
+    if (name == s) return backend;
+  return std::nullopt;
+}
+
+bool sees_releases(Backend b) { return b == Backend::Fentry || b == Backend::Kprobe; }
+
+}  // namespace fputrace

@@ -1,0 +1,156 @@
+#include "fputrace/event_json.hpp"
+
+#include <fmt/format.h>
+
+#include <string>
+
+namespace fputrace {
+
+using nlohmann::json;
+
+namespace {
+
+json task_to_json(const Task& t) {
+  return {{"tgid", t.tgid}, {"tid", t.tid}, {"flags", t.flags}, {"comm", t.comm}};
+}
+
+template <typename T>
+T field(const json& j, const char* name) {
+  auto it = j.find(name);
+  if (it == j.end()) throw std::invalid_argument(fmt::format("missing field \"{}\"", name));
+  try {
+    return it->get<T>();
+  } catch (const json::exception&) {
+    throw std::invalid_argument(fmt::format("field \"{}\" has the wrong type", name));
+  }
+}
+
+template <typename T>
+T optional_field(const json& j, const char* name, T fallback) {
+  return j.contains(name) ? field<T>(j, name) : fallback;
+}
+
+Task task_from_json(const json& j) {
+  if (!j.is_object()) throw std::invalid_argument("task is not an object");
+  Task t;
+  t.tgid = field<uint32_t>(j, "tgid");
+  t.tid = field<uint32_t>(j, "tid");
+  t.flags = optional_field<uint32_t>(j, "flags", 0);
+  t.comm = optional_field<std::string>(j, "comm", "");
+  return t;
+}
+
+}  // namespace
+
+json event_to_json(const Event& e) {
+  json j{{"type", to_string(e.type)},
+         {"backend", to_string(e.backend)},
+         {"time_ns", e.time_ns},
+         {"task", task_to_json(e.task)}};
+  if (e.file.ptr) {
+    j["file"] = {{"ptr", e.file.ptr},       {"ino", e.file.ino},   {"dev", e.file.dev},
+                 {"mnt_id", e.file.mnt_id}, {"path", e.file.path}, {"path_truncated", e.file.path_truncated}};
+    if (!e.file.mount_path.empty()) j["file"]["mount_path"] = e.file.mount_path;
+  }
+  if (e.ring) j["ring"] = e.ring;
+  if (e.req) j["req"] = e.req;
+  if (e.user_data) j["user_data"] = e.user_data;
+  j["ret"] = e.ret;
+  if (e.detail) j["detail"] = e.detail;
+  if (!e.path.empty()) j["path"] = e.path;
+  return j;
+}
+
+Event event_from_json(const json& j) {
+  if (!j.is_object()) throw std::invalid_argument("event is not a JSON object");
+  Event e;
+  auto type_name = field<std::string>(j, "type");
+  auto type = event_type_from_string(type_name);
+  if (!type) throw std::invalid_argument(fmt::format("unknown event type \"{}\"", type_name));
+  e.type = *type;
+  auto backend_name = field<std::string>(j, "backend");
+  auto backend = backend_from_string(backend_name);
+  if (!backend) throw std::invalid_argument(fmt::format("unknown backend \"{}\"", backend_name));
+  e.backend = *backend;
+  e.time_ns = field<uint64_t>(j, "time_ns");
+  e.task = task_from_json(field<json>(j, "task"));
+  if (j.contains("file")) {
+    const json& f = j["file"];
+    e.file.ptr = field<uint64_t>(f, "ptr");
+    e.file.ino = optional_field<uint64_t>(f, "ino", 0);
+    e.file.dev = optional_field<uint32_t>(f, "dev", 0);
+    e.file.mnt_id = optional_field<int32_t>(f, "mnt_id", 0);
+    e.file.path = optional_field<std::string>(f, "path", "");
+    e.file.path_truncated = optional_field<bool>(f, "path_truncated", false);
+    e.file.mount_path = optional_field<std::string>(f, "mount_path", "");
+  }
+  e.ring = optional_field<uint64_t>(j, "ring", 0);
+  e.req = optional_field<uint64_t>(j, "req", 0);
+  e.user_data = optional_field<uint64_t>(j, "user_data", 0);
+  e.ret = optional_field<int64_t>(j, "ret", 0);
+  e.detail = optional_field<uint32_t>(j, "detail", 0);
+  e.path = optional_field<std::string>(j, "path", "");
+  return e;
+}
+
+json mount_to_json(const MountInfo& m) {
+  return {{"type", "mount"}, {"id", m.id}, {"path", m.path}, {"fstype", m.fstype}, {"source", m.source}};
+}
+
+namespace {
+
+MountInfo mount_from_json(const json& j) {
+  MountInfo m;
+  m.id = field<int32_t>(j, "id");
+  m.path = field<std::string>(j, "path");
+  m.fstype = optional_field<std::string>(j, "fstype", "");
+  m.source = optional_field<std::string>(j, "source", "");
+  return m;
+}
+
+LogRecord record_from_json(const json& j) {
+  if (j.is_object() && j.value("type", "") == "mount") return mount_from_json(j);
+  return event_from_json(j);
+}
+
+}  // namespace
+
+std::vector<LogRecord> read_event_log(std::istream& in) {
+  std::vector<LogRecord> records;
+  std::string line;
+  for (size_t n = 1; std::getline(in, line); ++n) {
+    if (line.empty()) continue;
+    try {
+      records.push_back(record_from_json(json::parse(line)));
+    } catch (const json::exception& ex) {
+      throw std::invalid_argument(fmt::format("line {}: not valid JSON ({})", n, ex.what()));
+    } catch (const std::invalid_argument& ex) {
+      throw std::invalid_argument(fmt::format("line {}: {}", n, ex.what()));
+    }
+  }
+  return records;
+}
+
+void replay(const std::vector<LogRecord>& log, const std::function<void(const Finding&)>& on_finding) {
+  StaticMounts mounts;
+  Model model(mounts);
+  for (const LogRecord& r : log) {
+    if (const auto* m = std::get_if<MountInfo>(&r)) {
+      mounts.add(*m);
+      continue;
+    }
+    for (const Finding& f : model.apply(std::get<Event>(r))) on_finding(f);
+  }
+}
+
+std::optional<MountInfo> RecordingMounts::note(std::optional<MountInfo> m) {
+  if (!m) return m;
+  auto it = told_.find(m->id);
+  if (it == told_.end() || it->second != m->path) {
+    told_[m->id] = m->path;
+    record_(*m);
+  }
+  return m;
+}
+
+}  // namespace fputrace

@@ -1,0 +1,82 @@
+#include <fmt/format.h>
+
+#include "fputrace/findings_out.hpp"
+
+namespace fputrace {
+
+using nlohmann::json;
+
+std::string full_path(const MountRef& mount, const FileRef& file) {
+  std::string inside = file.path.empty() ? "" : file.path;
+  if (file.path_truncated) inside = "/..." + inside;
+  if (inside.empty()) return mount.path.empty() ? "" : mount.path + "/?";
+  if (mount.path.empty() || mount.path == "/") return inside;
+  return mount.path + inside;
+}
+
+namespace {
+
+json task_json(const Task& t) { return {{"tgid", t.tgid}, {"tid", t.tid}, {"comm", t.comm}}; }
+
+json mount_json(const MountRef& m) {
+  json j{{"id", m.id}};
+  j["path"] = m.path.empty() ? json(nullptr) : json(m.path);
+  return j;
+}
+
+void put_pin_fields(json& j, const Pin& p) {
+  j["origin"] = task_json(p.origin);
+  if (!p.origin_known) j["origin"]["known"] = false;
+  j["source"] = to_string(p.source);
+  j["holder"] = to_string(p.holder);
+  j["file"] = {{"ino", p.file.ino}, {"path", full_path(p.mount, p.file)}};
+  j["since_ns"] = p.since_ns;
+  j["holder_since_ns"] = p.holder_since_ns;
+  j["confidence"] = to_string(p.confidence);
+  j["why"] = p.why;
+  if (p.ring) j["ring"] = fmt::format("{:#x}", p.ring);
+}
+
+}  // namespace
+
+json pin_to_json(const Pin& p) {
+  json j = json::object();
+  put_pin_fields(j, p);
+  return j;
+}
+
+json finding_to_json(const Finding& f) {
+  json j;
+  switch (f.kind) {
+    case Finding::Kind::UmountBusy: {
+      j["event"] = "umount_busy";
+      j["time_ns"] = f.time_ns;
+      j["mount"] = mount_json(f.mount);
+      json pins = json::array();
+      for (const Pin& p : f.pins) pins.push_back(pin_to_json(p));
+      j["pins"] = pins;
+      j["caller"] = task_json(f.actor);
+      break;
+    }
+    case Finding::Kind::Deferred:
+      j["event"] = "deferred";
+      j["time_ns"] = f.time_ns;
+      j["mount"] = mount_json(f.mount);
+      put_pin_fields(j, f.pins.at(0));
+      break;
+    case Finding::Kind::PinReleased:
+      j["event"] = "pin_released";
+      j["time_ns"] = f.time_ns;
+      j["mount"] = mount_json(f.mount);
+      put_pin_fields(j, f.pins.at(0));
+      j["held_ns"] = f.held_ns;
+      j["after_busy_ns"] = f.after_busy_ns ? json(*f.after_busy_ns) : json(nullptr);
+      j["released_by"] = task_json(f.actor);
+      j["release_confidence"] = to_string(f.release_confidence);
+      break;
+  }
+  j["backend"] = to_string(f.backend);
+  return j;
+}
+
+}  // namespace fputrace

@@ -1,0 +1,72 @@
+// The loader: decides which probes to use (plan), then opens, configures,
+// loads and attaches the BPF object, and streams its records as decoded events.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fputrace/event.hpp"
+#include "kernel_features.hpp"
+
+namespace fputrace {
+
+// A kernel function fputrace probes with fentry/fexit or kprobe/kretprobe.
+struct FunctionTarget {
+  std::string name;
+  bool required;        // without it the fput probes cannot work at all
+  std::string purpose;  // for notices and doctor
+};
+const std::vector<FunctionTarget>& function_targets();
+
+struct ProbePlan {
+  Backend fput_backend = Backend::Tracepoint;
+  bool use_cast_reads = false;  // the lockdown-safe object (bpf_rdonly_cast)
+  std::map<std::string, Backend> functions;     // chosen per function
+  std::map<std::string, Capability> fentry_tried, kprobe_tried;
+  std::vector<std::string> notices;  // one line each: what was skipped and why
+};
+
+// requested: "auto", "fentry", "kprobe" or "tracepoint". Returns nullopt with
+// a one-line reason when the request cannot be met.
+std::optional<ProbePlan> plan_probes(const std::string& requested, std::string& error);
+
+struct TraceOptions {
+  std::string backend = "auto";
+  std::vector<int32_t> mount_ids;  // empty: every mount
+};
+
+struct TraceStats {
+  uint64_t ringbuf_drops = 0;
+  uint64_t map_full = 0;
+  uint64_t final_fputs = 0;
+  uint64_t deferred = 0;
+  uint64_t fd_scan_truncated = 0;
+  uint64_t undecodable = 0;
+};
+
+class Tracer {
+ public:
+  using Callback = std::function<void(const Event&)>;
+  virtual ~Tracer() = default;
+  // Waits up to timeout_ms for records; returns how many were handled, or -errno.
+  virtual int poll(int timeout_ms) = 0;
+  // Detaches every probe; records already in the buffer can still be polled.
+  virtual void detach() = 0;
+  virtual TraceStats stats() const = 0;
+  const ProbePlan& plan() const { return plan_; }
+  // "tracepoint backend (fput probes: none); skipped: ..."
+  std::string describe() const;
+
+ protected:
+  ProbePlan plan_;
+  std::vector<std::string> attach_notices_;
+};
+
+std::unique_ptr<Tracer> start_tracer(const TraceOptions& opts, Tracer::Callback on_event, std::string& error);
+
+}  // namespace fputrace

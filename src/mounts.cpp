@@ -1,0 +1,103 @@
+#include "fputrace/mounts.hpp"
+
+#include <fstream>
+#include <sstream>
+
+namespace fputrace {
+
+namespace {
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size()) {
+      const std::string oct = s.substr(i + 1, 3);
+      if (oct.size() == 3 && oct.find_first_not_of("01234567") == std::string::npos) {
+        out.push_back(static_cast<char>(std::stoi(oct, nullptr, 8)));
+        i += 3;
+        continue;
+      }
+    }
+    out.push_back(s[i]);
+  }
+  return out;
+}
+
+std::optional<MountInfo> parse_line(const std::string& line) {
+  std::istringstream in(line);
+  MountInfo m;
+  std::string devno, root, mount_point, options, word;
+  if (!(in >> m.id >> m.parent_id >> devno >> root >> mount_point >> options)) return std::nullopt;
+  while (in >> word && word != "-") {
+  }
+  if (word != "-" || !(in >> m.fstype >> m.source)) return std::nullopt;
+  m.path = unescape(mount_point);
+  m.source = unescape(m.source);
+  return m;
+}
+
+}  // namespace
+
+std::vector<MountInfo> parse_mountinfo(std::istream& in) {
+  std::vector<MountInfo> mounts;
+  std::string line;
+  while (std::getline(in, line))
+    if (auto m = parse_line(line)) mounts.push_back(*m);
+  return mounts;
+}
+
+void StaticMounts::add(MountInfo m) {
+  latest_at_path_[m.path] = m.id;
+  by_id_[m.id] = std::move(m);
+}
+
+std::optional<MountInfo> StaticMounts::by_id(int32_t id) {
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return std::nullopt;
+  return it->second;
+}
+
+void StaticMounts::forget(int32_t id) {
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return;
+  auto at = latest_at_path_.find(it->second.path);
+  if (at != latest_at_path_.end() && at->second == id) latest_at_path_.erase(at);
+  by_id_.erase(it);
+}
+
+std::optional<MountInfo> StaticMounts::by_path(const std::string& path) {
+  auto it = latest_at_path_.find(path);
+  if (it == latest_at_path_.end()) return std::nullopt;
+  return by_id(it->second);
+}
+
+ProcMounts::ProcMounts(std::string mountinfo_path) : source_(std::move(mountinfo_path)) { refresh(); }
+
+void ProcMounts::refresh() {
+  std::ifstream in(source_);
+  current_ = parse_mountinfo(in);
+  for (const auto& m : current_) seen_.add(m);
+}
+
+std::optional<MountInfo> ProcMounts::by_id(int32_t id) {
+  if (auto m = seen_.by_id(id)) return m;
+  refresh();
+  return seen_.by_id(id);
+}
+
+std::optional<MountInfo> ProcMounts::by_path(const std::string& path) {
+  if (auto m = seen_.by_path(path)) return m;
+  refresh();
+  return seen_.by_path(path);
+}
+
+std::optional<MountInfo> ProcMounts::mounted_at(const std::string& path) {
+  refresh();
+  std::optional<MountInfo> top;
+  for (const auto& m : current_)
+    if (m.path == path) top = m;  // the last one listed is the visible one
+  return top;
+}
+
+}  // namespace fputrace

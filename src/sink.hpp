@@ -1,0 +1,32 @@
+// Where findings go: text or JSON lines, to stdout or a file, flushed per
+// finding so a pipe or a tail -f sees them at once.
+#pragma once
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "fputrace/model.hpp"
+
+namespace fputrace {
+
+class Sink {
+ public:
+  // path "" or "-" is stdout. nullptr with a reason if the file can't be opened.
+  static std::unique_ptr<Sink> open(const std::string& path, bool json, std::string& error);
+  ~Sink();
+  void write(const Finding& f);
+  void write_json(const nlohmann::json& j);  // JSON mode only
+  void write_text(const std::string& text);  // text mode only
+  bool json() const { return json_; }
+
+ private:
+  Sink(FILE* out, bool owned, bool json) : out_(out), owned_(owned), json_(json) {}
+  FILE* out_;
+  bool owned_;
+  bool json_;
+};
+
+}  // namespace fputrace

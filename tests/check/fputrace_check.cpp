@@ -1,0 +1,170 @@
+// fputrace-check: judges one traced reproducer run.
+//
+//   fputrace-check EXPECT REPRO.jsonl WATCH.jsonl
+//
+// REPRO.jsonl is what fputrace-repro printed (one line per attempt), WATCH.jsonl
+// what `fputrace watch --json` wrote. EXPECT is one of
+//   uring  every attempt whose umount failed with EBUSY has an umount_busy for
+//          its mount with a pin whose origin.tgid is that attempt's child and
+//          whose source is io_uring; at least one attempt got EBUSY
+//   aio    some "deferred" event names an attempt's child as origin with source aio
+//   none   no umount_busy, deferred or pin_released at all, and every umount worked
+//
+//   fputrace-check doctor DOCTOR.json fentry=0|1 kprobe=0|1 tracepoint=0|1 selected=B
+// compares `fputrace doctor --json` with what the caller found out by itself.
+// Prints one line, PASS or FAIL with the reason; exit 0 on PASS.
+#include <fmt/format.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+using nlohmann::json;
+
+namespace {
+
+std::vector<json> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::vector<json> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    out.push_back(json::parse(line));
+  }
+  return out;
+}
+
+struct Attempt {
+  uint32_t child = 0;
+  std::string mount;
+  std::string umount;
+};
+
+std::vector<Attempt> attempts_of(const std::vector<json>& repro) {
+  std::vector<Attempt> out;
+  for (const auto& j : repro)
+    if (j.contains("child_tgid"))
+      out.push_back({j["child_tgid"].get<uint32_t>(), j["mount"].get<std::string>(), j["umount"].get<std::string>()});
+  return out;
+}
+
+std::vector<json> events_named(const std::vector<json>& watch, const std::string& name) {
+  std::vector<json> out;
+  for (const auto& j : watch)
+    if (j.value("event", "") == name) out.push_back(j);
+  return out;
+}
+
+bool busy_names_child(const std::vector<json>& busy, const Attempt& a, std::string& why) {
+  for (const auto& b : busy) {
+    if (b["mount"]["path"] != a.mount) continue;
+    for (const auto& p : b["pins"])
+      if (p["origin"]["tgid"] == a.child && p["source"] == "io_uring") return true;
+    why = fmt::format("umount_busy for {} has no io_uring pin from child {}: {}", a.mount, a.child, b.dump());
+    return false;
+  }
+  why = fmt::format("no umount_busy for {} (child {})", a.mount, a.child);
+  return false;
+}
+
+std::string check_uring(const std::vector<Attempt>& attempts, const std::vector<json>& watch) {
+  auto busy = events_named(watch, "umount_busy");
+  int ebusy = 0;
+  for (const auto& a : attempts) {
+    if (a.umount != "EBUSY") continue;
+    ++ebusy;
+    std::string why;
+    if (!busy_names_child(busy, a, why)) return why;
+  }
+  if (ebusy == 0) return "no attempt lost the umount race: nothing to explain";
+  return "";
+}
+
+std::string check_aio(const std::vector<Attempt>& attempts, const std::vector<json>& watch) {
+  std::set<uint32_t> children;
+  for (const auto& a : attempts) children.insert(a.child);
+  for (const auto& d : events_named(watch, "deferred"))
+    if (d["source"] == "aio" && children.count(d["origin"]["tgid"].get<uint32_t>())) return "";
+  return "no deferred event with source aio names a child as origin";
+}
+
+std::string check_none(const std::vector<Attempt>& attempts, const std::vector<json>& watch) {
+  for (const auto& a : attempts)
+    if (a.umount != "ok") return fmt::format("umount of {} failed: {}", a.mount, a.umount);
+  for (const char* name : {"umount_busy", "deferred", "pin_released"})
+    if (auto found = events_named(watch, name); !found.empty())
+      return fmt::format("false positive: {}", found.front().dump());
+  return "";
+}
+
+int check_doctor(int argc, char** argv) {
+  std::ifstream in(argv[2]);
+  json doctor;
+  try {
+    doctor = json::parse(in);
+  } catch (const std::exception& e) {
+    fmt::print("FAIL doctor: {} is not JSON: {}\n", argv[2], e.what());
+    return 1;
+  }
+  for (int i = 3; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto eq = arg.find('=');
+    std::string key = arg.substr(0, eq), want = arg.substr(eq + 1);
+    if (key == "selected") {
+      if (doctor["selected"] != want) {
+        fmt::print("FAIL doctor: selected {} but expected {}\n", doctor["selected"].dump(), want);
+        return 1;
+      }
+      continue;
+    }
+    const json& b = doctor["backends"][key];
+    bool available = b.value("available", false);
+    if (available != (want == "1")) {
+      fmt::print("FAIL doctor: says {} available={} but the kernel says {}: {}\n", key, available, want, b.dump());
+      return 1;
+    }
+    if (!available && b.value("reason", "").empty()) {
+      fmt::print("FAIL doctor: {} unavailable without a reason\n", key);
+      return 1;
+    }
+  }
+  fmt::print("PASS doctor: {}\n", doctor["backends"].dump());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 3 && std::string(argv[1]) == "doctor") return check_doctor(argc, argv);
+  if (argc != 4) {
+    fmt::print(stderr, "usage: fputrace-check uring|aio|none REPRO.jsonl WATCH.jsonl\n");
+    return 2;
+  }
+  std::string expect = argv[1];
+  try {
+    auto attempts = attempts_of(read_lines(argv[2]));
+    auto watch = read_lines(argv[3]);
+    if (attempts.empty()) throw std::runtime_error("the reproducer reported no attempt");
+    std::string failure;
+    if (expect == "uring")
+      failure = check_uring(attempts, watch);
+    else if (expect == "aio")
+      failure = check_aio(attempts, watch);
+    else if (expect == "none")
+      failure = check_none(attempts, watch);
+    else
+      throw std::runtime_error("unknown expectation " + expect);
+    if (!failure.empty()) {
+      fmt::print("FAIL {}: {}\n", expect, failure);
+      return 1;
+    }
+    fmt::print("PASS {}: {} attempt(s)\n", expect, attempts.size());
+    return 0;
+  } catch (const std::exception& e) {
+    fmt::print("FAIL {}: {}\n", expect, e.what());
+    return 1;
+  }
+}

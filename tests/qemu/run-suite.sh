@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs the reproducers under fputrace on one Debian kernel in QEMU, with the
+# fentry, kprobe and tracepoint backends, and checks the attribution.
+#   tests/qemu/run-suite.sh SUITE FPUTRACE FPUTRACE-REPRO FPUTRACE-CHECK
+set -euo pipefail
+suite=$1 fputrace=$2 repro=$3 check=$4
+here=$(cd "$(dirname "$0")" && pwd)
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "FAIL: the QEMU tests need root (apt download into the kernel cache)" >&2
+  exit 1
+fi
+"$here/fetch-kernels.sh" "$suite"
+
+work=$(mktemp -d /tmp/fputrace-qemu.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+mkdir "$work/payload"
+cp "$fputrace" "$repro" "$check" "$work/payload/"
+# aio-direct needs a block-backed filesystem: ext4 on a loop device.
+truncate -s 64M "$work/payload/ext4.img"
+mkfs.ext4 -q -F "$work/payload/ext4.img"
+
+log=${FPUTRACE_QEMU_LOG_DIR:-$work}/$suite.log
+mkdir -p "$(dirname "$log")"
+set +e
+"$here/boot.sh" --suite "$suite" --payload "$work/payload" --script "$here/guest-tests.sh" \
+  --out "$log" --timeout 1200
+rc=$?
+set -e
+# The guest prints one line per case; show them with the kernel they ran on.
+echo "== $suite: $(cat "${FPUTRACE_KERNEL_CACHE:-/var/cache/fputrace/kernels}/$suite/release")"
+sed -n '/FPUTRACE-GUEST-BEGIN/,/FPUTRACE-GUEST-END/p' "$log"
+if [[ $rc -ne 0 ]]; then
+  echo "FAIL qemu $suite: guest exit status $rc (log: $log)"
+  [[ $rc -ge 124 ]] && tail -n 40 "$log"
+fi
+exit $rc

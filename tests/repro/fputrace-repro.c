@@ -1,0 +1,1125 @@
+// SPDX-License-Identifier: MIT
+/*
+ * fputrace-repro: reproduce "umount fails with EBUSY after the process that
+ * used the filesystem has exited and been reaped".
+ *
+ * The last reference of a struct file can be dropped asynchronously: io_uring
+ * drops registered files and pending requests from its ring-exit work on a
+ * kworker, aio drops them from the I/O completion (IRQ/softirq/kworker). Those
+ * final fput()s go to the kernel's delayed_fput list and run one jiffy later,
+ * so the mount reference (mntput in __fput) can outlive the process. A parent
+ * that waitpid()s the child and immediately calls umount2() then gets EBUSY.
+ *
+ * Usage:
+ *   fputrace-repro SCENARIO [--base DIR] [--attempts N] [--until-busy]
+ *                           [--image FILE]
+ *
+ * SCENARIO: uring-registered | uring-pending | uring-pending-thread |
+ *           aio-direct | plain-exit
+ *
+ * stdout: exactly one JSON line per attempt, plus one "cleanup" JSON line for
+ * each attempt whose umount failed with EBUSY. Diagnostics go to stderr.
+ * Exit status: 0 if every attempt ran as intended (whether or not EBUSY was
+ * seen), 1 on setup failure (with a one-line message on stderr).
+ * The child exits with status 2 (and a message on stderr) if its part of the
+ * scenario failed; the parent then reports a setup failure.
+ *
+ * Build: gcc -O2 -static -o fputrace-repro fputrace-repro.c -luring -laio -lpthread
+ * Needs root (mount, loop devices).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <libaio.h>
+#include <limits.h>
+#include <linux/loop.h>
+#include <liburing.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROG "fputrace-repro"
+
+#define TMPFS_OPTS "size=16m"
+#define IMAGE_SIZE (64LL << 20)            /* image we create ourselves */
+#define AIO_FILE_NAME "fputrace-repro.dat" /* data file inside the ext4 image */
+#define AIO_FILE_SIZE (16LL << 20)
+#define AIO_NR_READS 32
+#define AIO_READ_SIZE (64 << 10) /* 4 KiB-aligned buffer, offset and size */
+#define CLEANUP_STEP_MS 5
+#define CLEANUP_LIMIT_MS 10000
+
+enum scenario {
+	SC_URING_REGISTERED,
+	SC_URING_PENDING,
+	SC_URING_PENDING_THREAD,
+	SC_AIO_DIRECT,
+	SC_PLAIN_EXIT,
+};
+
+static const char *const scenario_names[] = {
+	[SC_URING_REGISTERED] = "uring-registered",
+	[SC_URING_PENDING] = "uring-pending",
+	[SC_URING_PENDING_THREAD] = "uring-pending-thread",
+	[SC_AIO_DIRECT] = "aio-direct",
+	[SC_PLAIN_EXIT] = "plain-exit",
+};
+#define NR_SCENARIOS ((int)(sizeof(scenario_names) / sizeof(scenario_names[0])))
+
+static volatile sig_atomic_t g_stop;
+
+/* ------------------------------------------------------------------------ */
+/* small helpers                                                            */
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	g_stop = 1;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static const char *errno_name(int e)
+{
+	static char buf[32];
+
+	switch (e) {
+	case 0: return "ok";
+	case EPERM: return "EPERM";
+	case ENOENT: return "ENOENT";
+	case EINTR: return "EINTR";
+	case EIO: return "EIO";
+	case EBADF: return "EBADF";
+	case EAGAIN: return "EAGAIN";
+	case ENOMEM: return "ENOMEM";
+	case EACCES: return "EACCES";
+	case EFAULT: return "EFAULT";
+	case ENOTBLK: return "ENOTBLK";
+	case EBUSY: return "EBUSY";
+	case EEXIST: return "EEXIST";
+	case ENODEV: return "ENODEV";
+	case ENOTDIR: return "ENOTDIR";
+	case EINVAL: return "EINVAL";
+	case ENOSPC: return "ENOSPC";
+	case EROFS: return "EROFS";
+	case ENAMETOOLONG: return "ENAMETOOLONG";
+	case ENOSYS: return "ENOSYS";
+	case ELOOP: return "ELOOP";
+	case ESTALE: return "ESTALE";
+	default:
+		snprintf(buf, sizeof(buf), "errno_%d", e);
+		return buf;
+	}
+}
+
+/* Append s to out as a JSON string body (without quotes). */
+static void json_escape(char *out, size_t outlen, const char *s)
+{
+	size_t o = 0;
+
+	for (; *s && o + 7 < outlen; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20) {
+			o += (size_t)snprintf(out + o, outlen - o, "\\u%04x", c);
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = '\0';
+}
+
+/* Parent-side fatal-for-the-run message: one line on stderr. */
+static void setup_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void setup_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void warnx_(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(PROG ": warning: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static pid_t my_gettid(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+/* out = dir + "/" + name; returns -1 (ENAMETOOLONG) if it does not fit. */
+static int join_path(char *out, size_t outlen, const char *dir, const char *name)
+{
+	size_t dl = strlen(dir), nl = strlen(name);
+
+	if (dl + 1 + nl + 1 > outlen) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(out, dir, dl);
+	out[dl] = '/';
+	memcpy(out + dl + 1, name, nl + 1);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* child side                                                               */
+
+/* Report a child-side failure and exit with status 2 (never returns). */
+static void child_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void child_fail(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	dprintf(STDERR_FILENO, PROG " [child %d]: %s\n", (int)getpid(), msg);
+	_exit(2);
+}
+
+static void write_all_or_fail(int fd, const void *buf, size_t len, const char *what)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			child_fail("write %s: %s", what, strerror(errno));
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static void child_uring_registered(const char *dir)
+{
+	static struct io_uring ring;
+	char path[PATH_MAX];
+	int fd, ret;
+
+	if (join_path(path, sizeof(path), dir, "registered") < 0)
+		child_fail("path too long");
+	fd = open(path, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		child_fail("open %s: %s", path, strerror(errno));
+	write_all_or_fail(fd, "fputrace\n", 9, path);
+
+	ret = io_uring_queue_init(8, &ring, 0);
+	if (ret < 0)
+		child_fail("io_uring_queue_init: %s", strerror(-ret));
+	ret = io_uring_register_files(&ring, &fd, 1);
+	if (ret < 0)
+		child_fail("io_uring_register_files: %s", strerror(-ret));
+	if (close(fd) < 0)
+		child_fail("close %s: %s", path, strerror(errno));
+	/* Exit with the ring open: the ring (and the registered file) is torn
+	 * down by io_ring_exit_work on a kworker. */
+	_exit(0);
+}
+
+/*
+ * mkfifo + open O_RDWR + io_uring read that stays pending + close.
+ * Returns 0, or -1 with a message in err. Used by a process and by a thread.
+ */
+static int do_uring_pending(const char *dir, int close_ring, char *err, size_t errlen)
+{
+	static struct io_uring ring;
+	static char buf[64];
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	char path[PATH_MAX];
+	int fd, ret;
+
+	if (join_path(path, sizeof(path), dir, "fifo") < 0) {
+		snprintf(err, errlen, "path too long");
+		return -1;
+	}
+	if (mkfifo(path, 0600) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "mkfifo %.256s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* O_RDWR on a FIFO does not block waiting for a peer (Linux). */
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "open %.256s: %s", path, strerror(errno));
+		return -1;
+	}
+	ret = io_uring_queue_init(8, &ring, 0);
+	if (ret < 0) {
+		snprintf(err, errlen, "io_uring_queue_init: %s", strerror(-ret));
+		return -1;
+	}
+	sqe = io_uring_get_sqe(&ring);
+	if (!sqe) {
+		snprintf(err, errlen, "io_uring_get_sqe: no free sqe");
+		return -1;
+	}
+	/* Nobody ever writes to the FIFO: the read stays pending (poll-armed)
+	 * and holds its own reference to the file. */
+	io_uring_prep_read(sqe, fd, buf, sizeof(buf), 0);
+	io_uring_sqe_set_data64(sqe, 1);
+	ret = io_uring_submit(&ring);
+	if (ret != 1) {
+		snprintf(err, errlen, "io_uring_submit returned %d (%s)", ret,
+			 ret < 0 ? strerror(-ret) : "expected 1");
+		return -1;
+	}
+	/* The submit has returned; make sure the read did not complete. */
+	ret = io_uring_peek_cqe(&ring, &cqe);
+	if (ret == 0) {
+		snprintf(err, errlen, "the FIFO read completed at once (res=%d: %s)", cqe->res,
+			 cqe->res < 0 ? strerror(-cqe->res) : "data?");
+		return -1;
+	}
+	if (close(fd) < 0) {
+		snprintf(err, errlen, "close %.256s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* Shutting the ring down with the read still pending (what a program
+	 * does when it calls io_uring_queue_exit at shutdown) hands the
+	 * cancellation to the ring's exit work on a kworker on every kernel;
+	 * left to exit, older kernels (6.1) cancel it in the exiting task. */
+	if (close_ring)
+		io_uring_queue_exit(&ring);
+	return 0;
+}
+
+static void child_uring_pending(const char *dir)
+{
+	char err[512];
+
+	if (do_uring_pending(dir, 1, err, sizeof(err)) < 0)
+		child_fail("%s", err);
+	_exit(0);
+}
+
+struct thread_arg {
+	const char *dir;
+	int pipe_fd;
+	int failed;
+	char err[512];
+};
+
+static void *pending_thread(void *p)
+{
+	struct thread_arg *a = p;
+	int tid = (int)my_gettid();
+
+	if (write(a->pipe_fd, &tid, sizeof(tid)) != (ssize_t)sizeof(tid)) {
+		snprintf(a->err, sizeof(a->err), "write tid to pipe: %s", strerror(errno));
+		a->failed = 1;
+		return NULL;
+	}
+	if (do_uring_pending(a->dir, 0, a->err, sizeof(a->err)) < 0)
+		a->failed = 1;
+	pthread_exit(NULL);
+}
+
+static void child_uring_pending_thread(const char *dir, int pipe_fd)
+{
+	struct thread_arg a = { .dir = dir, .pipe_fd = pipe_fd };
+	pthread_t th;
+	int ret;
+
+	ret = pthread_create(&th, NULL, pending_thread, &a);
+	if (ret != 0)
+		child_fail("pthread_create: %s", strerror(ret));
+	ret = pthread_join(th, NULL);
+	if (ret != 0)
+		child_fail("pthread_join: %s", strerror(ret));
+	if (a.failed)
+		child_fail("thread: %s", a.err);
+	/* The thread that owns the ring's requests is gone; now the process. */
+	_exit(0);
+}
+
+static void child_aio_direct(const char *dir)
+{
+	static struct iocb cbs[AIO_NR_READS];
+	struct iocb *ptrs[AIO_NR_READS];
+	io_context_t ctx = 0;
+	char path[PATH_MAX];
+	void *buf = NULL;
+	int fd, ret, i;
+
+	if (join_path(path, sizeof(path), dir, AIO_FILE_NAME) < 0)
+		child_fail("path too long");
+	fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (fd < 0)
+		child_fail("open %s O_DIRECT: %s", path, strerror(errno));
+	ret = io_setup(AIO_NR_READS * 2, &ctx);
+	if (ret < 0)
+		child_fail("io_setup: %s", strerror(-ret));
+	ret = posix_memalign(&buf, 4096, (size_t)AIO_NR_READS * AIO_READ_SIZE);
+	if (ret != 0)
+		child_fail("posix_memalign: %s", strerror(ret));
+	for (i = 0; i < AIO_NR_READS; i++) {
+		/* spread the reads over the whole file, 4 KiB aligned */
+		long long off = (long long)i * (AIO_FILE_SIZE / AIO_NR_READS);
+
+		io_prep_pread(&cbs[i], fd, (char *)buf + (size_t)i * AIO_READ_SIZE, AIO_READ_SIZE,
+			      off);
+		ptrs[i] = &cbs[i];
+	}
+	ret = io_submit(ctx, AIO_NR_READS, ptrs);
+	if (ret < 0)
+		child_fail("io_submit: %s", strerror(-ret));
+	if (ret == 0)
+		child_fail("io_submit: no request submitted");
+	if (ret < AIO_NR_READS)
+		dprintf(STDERR_FILENO, PROG " [child %d]: io_submit submitted only %d of %d\n",
+			(int)getpid(), ret, AIO_NR_READS);
+	if (close(fd) < 0)
+		child_fail("close %s: %s", path, strerror(errno));
+	/* No io_getevents, no io_destroy: exit with the reads in flight. */
+	_exit(0);
+}
+
+static void child_plain_exit(const char *dir)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (join_path(path, sizeof(path), dir, "plain") < 0)
+		child_fail("path too long");
+	fd = open(path, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		child_fail("open %s: %s", path, strerror(errno));
+	write_all_or_fail(fd, "fputrace\n", 9, path);
+	/* exit with the fd open: exit_files -> fput -> task work, synchronous */
+	_exit(0);
+}
+
+static void child_main(enum scenario sc, const char *dir, int pipe_fd)
+{
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+
+	switch (sc) {
+	case SC_URING_REGISTERED: child_uring_registered(dir); break;
+	case SC_URING_PENDING: child_uring_pending(dir); break;
+	case SC_URING_PENDING_THREAD: child_uring_pending_thread(dir, pipe_fd); break;
+	case SC_AIO_DIRECT: child_aio_direct(dir); break;
+	case SC_PLAIN_EXIT: child_plain_exit(dir); break;
+	}
+	child_fail("unknown scenario %d", (int)sc);
+}
+
+/* ------------------------------------------------------------------------ */
+/* device nodes and loop devices                                            */
+
+/*
+ * Open a device node. If it does not exist, wait up to wait_ms for it to
+ * appear (devtmpfs creates loop nodes asynchronously). If it still does not
+ * exist but sysfs knows its major:minor (e.g. no devtmpfs in a minimal
+ * guest), create a private node and use that. On success *node_path holds the
+ * path that was opened; *node_tmp is set if that is our own private node,
+ * which the caller must unlink once done with the path.
+ */
+static int open_dev_node(const char *path, const char *sysfs_dev, mode_t type, int flags,
+			 long wait_ms, const char *base, char *node_path, size_t node_len,
+			 bool *node_tmp)
+{
+	const char *dirs[2] = { "/dev", base };
+	unsigned int maj, min;
+	long long deadline = now_ms() + wait_ms;
+	FILE *f;
+	int fd, i;
+
+	*node_tmp = false;
+	for (;;) {
+		fd = open(path, flags);
+		if (fd >= 0) {
+			snprintf(node_path, node_len, "%s", path);
+			return fd;
+		}
+		if (errno != ENOENT && errno != ENXIO)
+			return -1;
+		if (now_ms() >= deadline)
+			break;
+		sleep_ms(10);
+	}
+	f = fopen(sysfs_dev, "re");
+	if (!f) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (fscanf(f, "%u:%u", &maj, &min) != 2) {
+		fclose(f);
+		errno = ENOENT;
+		return -1;
+	}
+	fclose(f);
+	for (i = 0; i < 2; i++) {
+		const char *slash = strrchr(path, '/');
+
+		snprintf(node_path, node_len, "%s/.fputrace-repro-%s.%d", dirs[i],
+			 slash ? slash + 1 : path, (int)getpid());
+		unlink(node_path);
+		if (mknod(node_path, type | 0600, makedev(maj, min)) < 0)
+			continue;
+		fd = open(node_path, flags);
+		if (fd >= 0) {
+			warnx_("%s missing, using private node %s", path, node_path);
+			*node_tmp = true;
+			return fd;
+		}
+		unlink(node_path);
+	}
+	errno = ENOENT;
+	return -1;
+}
+
+struct loopdev {
+	int fd;                 /* -1 if not attached */
+	int nr;
+	char path[PATH_MAX];    /* path used for mount(2) */
+	bool path_tmp;          /* private node we must unlink */
+};
+
+static int loop_attach(const char *image, const char *base, struct loopdev *ld)
+{
+	char ctl_path[PATH_MAX], sys[PATH_MAX], dev[64];
+	bool ctl_tmp = false;
+	int ctl, img, tries;
+
+	ld->fd = -1;
+	ld->path_tmp = false;
+
+	img = open(image, O_RDWR | O_CLOEXEC);
+	if (img < 0) {
+		setup_error("open image %s: %s", image, strerror(errno));
+		return -1;
+	}
+	ctl = open_dev_node("/dev/loop-control", "/sys/class/misc/loop-control/dev", S_IFCHR,
+			    O_RDWR | O_CLOEXEC, 0, base, ctl_path, sizeof(ctl_path), &ctl_tmp);
+	if (ctl < 0) {
+		setup_error("open /dev/loop-control: %s (is the loop driver loaded?)",
+			    strerror(errno));
+		close(img);
+		return -1;
+	}
+	if (ctl_tmp)
+		unlink(ctl_path);
+
+	for (tries = 0; tries < 50; tries++) {
+		int nr = ioctl(ctl, LOOP_CTL_GET_FREE);
+		int fd;
+
+		if (nr < 0) {
+			setup_error("LOOP_CTL_GET_FREE: %s", strerror(errno));
+			break;
+		}
+		snprintf(dev, sizeof(dev), "/dev/loop%d", nr);
+		snprintf(sys, sizeof(sys), "/sys/block/loop%d/dev", nr);
+		/* no /dev/loop-control node: probably no devtmpfs, don't wait */
+		fd = open_dev_node(dev, sys, S_IFBLK, O_RDWR | O_CLOEXEC, ctl_tmp ? 0 : 2000, base,
+				   ld->path, sizeof(ld->path), &ld->path_tmp);
+		if (fd < 0) {
+			setup_error("open %s: %s", dev, strerror(errno));
+			break;
+		}
+		if (ioctl(fd, LOOP_SET_FD, img) == 0) {
+			ld->fd = fd;
+			ld->nr = nr;
+			close(img);
+			close(ctl);
+			return 0;
+		}
+		if (errno != EBUSY) {
+			setup_error("LOOP_SET_FD %s: %s", dev, strerror(errno));
+			close(fd);
+			if (ld->path_tmp)
+				unlink(ld->path);
+			break;
+		}
+		/* somebody else grabbed it between GET_FREE and SET_FD */
+		close(fd);
+		if (ld->path_tmp)
+			unlink(ld->path);
+		ld->path_tmp = false;
+		sleep_ms(10);
+	}
+	if (tries == 50)
+		setup_error("could not attach %s to a free loop device", image);
+	close(img);
+	close(ctl);
+	return -1;
+}
+
+static int loop_detach(struct loopdev *ld)
+{
+	int i, ret = 0;
+
+	if (ld->path_tmp) {
+		unlink(ld->path);
+		ld->path_tmp = false;
+	}
+	if (ld->fd < 0)
+		return 0;
+	for (i = 0; i < 200; i++) {
+		if (ioctl(ld->fd, LOOP_CLR_FD) == 0)
+			break;
+		if (errno == ENXIO) /* already detached (autoclear) */
+			break;
+		if (errno != EBUSY) {
+			warnx_("LOOP_CLR_FD /dev/loop%d: %s", ld->nr, strerror(errno));
+			ret = -1;
+			break;
+		}
+		sleep_ms(5);
+	}
+	if (i == 200) {
+		warnx_("LOOP_CLR_FD /dev/loop%d: still busy after 1 s", ld->nr);
+		ret = -1;
+	}
+	close(ld->fd);
+	ld->fd = -1;
+	return ret;
+}
+
+/* ------------------------------------------------------------------------ */
+/* image creation (aio-direct without --image)                             */
+
+static bool find_in_path(const char *name, char *out, size_t outlen)
+{
+	const char *path = getenv("PATH");
+	char buf[4096];
+	char *save = NULL, *d;
+
+	/* PATH first, then the usual sbin directories (PATH of a plain root
+	 * shell may lack them). */
+	snprintf(buf, sizeof(buf), "%s:/usr/local/sbin:/usr/sbin:/sbin",
+		 path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+	for (d = strtok_r(buf, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		snprintf(out, outlen, "%s/%s", *d ? d : ".", name);
+		if (access(out, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int make_image(char *out, size_t outlen)
+{
+	char mkfs[PATH_MAX];
+	pid_t pid;
+	int fd, st;
+
+	if (!find_in_path("mkfs.ext4", mkfs, sizeof(mkfs))) {
+		setup_error("aio-direct needs an ext4 image: pass --image FILE "
+			    "(mkfs.ext4 not found on PATH)");
+		return -1;
+	}
+	snprintf(out, outlen, "/tmp/fputrace-repro-XXXXXX.img");
+	fd = mkstemps(out, 4);
+	if (fd < 0) {
+		setup_error("mkstemps %s: %s", out, strerror(errno));
+		return -1;
+	}
+	if (ftruncate(fd, IMAGE_SIZE) < 0) {
+		setup_error("ftruncate %s: %s", out, strerror(errno));
+		close(fd);
+		unlink(out);
+		return -1;
+	}
+	close(fd);
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		setup_error("fork: %s", strerror(errno));
+		unlink(out);
+		return -1;
+	}
+	if (pid == 0) {
+		/* keep our stdout clean: mkfs output goes to stderr */
+		dup2(STDERR_FILENO, STDOUT_FILENO);
+		execl(mkfs, "mkfs.ext4", "-q", "-F", out, (char *)NULL);
+		dprintf(STDERR_FILENO, PROG ": exec %s: %s\n", mkfs, strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR) {
+			setup_error("waitpid mkfs: %s", strerror(errno));
+			unlink(out);
+			return -1;
+		}
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		setup_error("%s -q -F %s failed (status 0x%x)", mkfs, out, st);
+		unlink(out);
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* per-attempt mount setup / teardown                                       */
+
+struct attempt_ctx {
+	char dir[PATH_MAX];
+	bool dir_created;
+	bool mounted;
+	struct loopdev loop;
+};
+
+/* Make sure the ext4 image holds a 16 MiB data file (written and fsync'd). */
+static int prepare_aio_file(const char *dir)
+{
+	char path[PATH_MAX];
+	struct stat stb;
+	char *chunk;
+	long long off;
+	int fd;
+
+	if (join_path(path, sizeof(path), dir, AIO_FILE_NAME) < 0) {
+		setup_error("path too long");
+		return -1;
+	}
+	if (stat(path, &stb) == 0 && S_ISREG(stb.st_mode) && stb.st_size == AIO_FILE_SIZE)
+		return 0;
+
+	fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		setup_error("create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	chunk = malloc(1 << 20);
+	if (!chunk) {
+		setup_error("malloc: out of memory");
+		close(fd);
+		return -1;
+	}
+	for (off = 0; off < AIO_FILE_SIZE; off += 1 << 20) {
+		size_t done = 0;
+
+		memset(chunk, (int)('a' + (off >> 20) % 26), 1 << 20);
+		while (done < (1u << 20)) {
+			ssize_t n = write(fd, chunk + done, (1u << 20) - done);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				setup_error("write %s: %s", path,
+					    n < 0 ? strerror(errno) : "short write");
+				free(chunk);
+				close(fd);
+				return -1;
+			}
+			done += (size_t)n;
+		}
+	}
+	free(chunk);
+	if (fsync(fd) < 0) {
+		setup_error("fsync %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (close(fd) < 0) {
+		setup_error("close %.256s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int attempt_setup(enum scenario sc, const char *base, const char *image,
+			 struct attempt_ctx *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->loop.fd = -1;
+
+	if ((size_t)snprintf(a->dir, sizeof(a->dir), "%s/fputrace-repro.XXXXXX", base) >=
+	    sizeof(a->dir)) {
+		setup_error("--base path too long");
+		return -1;
+	}
+	if (!mkdtemp(a->dir)) {
+		setup_error("mkdtemp %s: %s", a->dir, strerror(errno));
+		return -1;
+	}
+	a->dir_created = true;
+
+	if (sc == SC_AIO_DIRECT) {
+		if (loop_attach(image, base, &a->loop) < 0)
+			return -1;
+		if (mount(a->loop.path, a->dir, "ext4", 0, NULL) < 0) {
+			setup_error("mount -t ext4 %s (%s) on %s: %s", a->loop.path, image, a->dir,
+				    strerror(errno));
+			return -1;
+		}
+		a->mounted = true;
+		if (a->loop.path_tmp) {
+			unlink(a->loop.path);
+			a->loop.path_tmp = false;
+		}
+		return prepare_aio_file(a->dir);
+	}
+
+	if (mount("tmpfs", a->dir, "tmpfs", 0, TMPFS_OPTS) < 0) {
+		setup_error("mount -t tmpfs -o " TMPFS_OPTS " on %s: %s", a->dir, strerror(errno));
+		return -1;
+	}
+	a->mounted = true;
+	return 0;
+}
+
+/* Undo everything; returns -1 if something could not be cleaned up. */
+static int attempt_teardown(struct attempt_ctx *a)
+{
+	int ret = 0;
+
+	if (a->mounted) {
+		if (umount2(a->dir, 0) < 0) {
+			int e = errno;
+
+			if (umount2(a->dir, MNT_DETACH) == 0) {
+				warnx_("umount %s: %s; detached lazily", a->dir, strerror(e));
+			} else {
+				warnx_("umount %s: %s; left mounted", a->dir, strerror(errno));
+				ret = -1;
+			}
+		}
+		a->mounted = false;
+	}
+	if (loop_detach(&a->loop) < 0)
+		ret = -1;
+	if (a->dir_created) {
+		if (rmdir(a->dir) < 0) {
+			warnx_("rmdir %s: %s", a->dir, strerror(errno));
+			ret = -1;
+		}
+		a->dir_created = false;
+	}
+	return ret;
+}
+
+/* ------------------------------------------------------------------------ */
+/* main                                                                     */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " SCENARIO [--base DIR] [--attempts N] [--until-busy] [--image FILE]\n"
+		"\n"
+		"Per attempt: mount a fresh tmpfs (aio-direct: the ext4 image on a loop device)\n"
+		"on a new directory under DIR (default /tmp), fork a child that runs SCENARIO\n"
+		"and exits, reap it, umount at once; print one JSON line per attempt.\n"
+		"\n"
+		"SCENARIO:\n"
+		"  uring-registered      file registered with IORING_REGISTER_FILES, fd closed\n"
+		"  uring-pending         io_uring read pending on a FIFO, fd closed\n"
+		"  uring-pending-thread  same, done by a non-leader thread that exits first\n"
+		"  aio-direct            %d O_DIRECT aio reads in flight at exit (ext4 on loop)\n"
+		"  plain-exit            exit with a plain fd open (control: never EBUSY)\n"
+		"\n"
+		"  --base DIR      where to create the mount directories (default /tmp)\n"
+		"  --attempts N    number of attempts (default 1)\n"
+		"  --until-busy    stop after the first attempt whose umount got EBUSY\n"
+		"  --image FILE    ext4 image for aio-direct (default: make a 64 MiB one in /tmp\n"
+		"                  with mkfs.ext4 -q -F; it is removed at exit)\n"
+		"\n"
+		"Exit status: 0 if all attempts ran (EBUSY or not), 1 on setup failure.\n",
+		AIO_NR_READS);
+}
+
+static int parse_scenario(const char *s)
+{
+	int i;
+
+	for (i = 0; i < NR_SCENARIOS; i++)
+		if (strcmp(s, scenario_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static int preflight(enum scenario sc)
+{
+	if (geteuid() != 0)
+		warnx_("not running as root: mount will probably fail");
+
+	if (sc == SC_URING_REGISTERED || sc == SC_URING_PENDING ||
+	    sc == SC_URING_PENDING_THREAD) {
+		struct io_uring ring;
+		int ret = io_uring_queue_init(2, &ring, 0);
+
+		if (ret < 0) {
+			setup_error("io_uring unavailable: io_uring_queue_init: %s%s", strerror(-ret),
+				    ret == -EPERM ? " (kernel.io_uring_disabled?)" : "");
+			return -1;
+		}
+		io_uring_queue_exit(&ring);
+	} else if (sc == SC_AIO_DIRECT) {
+		io_context_t ctx = 0;
+		int ret = io_setup(1, &ctx);
+
+		if (ret < 0) {
+			setup_error("aio unavailable: io_setup: %s", strerror(-ret));
+			return -1;
+		}
+		io_destroy(ctx);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *base = "/tmp", *image = NULL;
+	char made_image[PATH_MAX] = "";
+	long attempts = 1, attempt;
+	bool until_busy = false;
+	struct sigaction sa;
+	enum scenario sc;
+	int i, sci, rc = 0;
+
+	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc < 2 || argv[1][0] == '-') {
+		setup_error("missing SCENARIO (try --help)");
+		return 1;
+	}
+	sci = parse_scenario(argv[1]);
+	if (sci < 0) {
+		setup_error("unknown scenario '%s' (try --help)", argv[1]);
+		return 1;
+	}
+	sc = (enum scenario)sci;
+
+	for (i = 2; i < argc; i++) {
+		const char *opt = argv[i];
+		const char *val = NULL;
+		bool takes_val = !strcmp(opt, "--base") || !strcmp(opt, "--attempts") ||
+				 !strcmp(opt, "--image");
+
+		if (takes_val) {
+			if (i + 1 >= argc) {
+				setup_error("%s needs an argument", opt);
+				return 1;
+			}
+			val = argv[++i];
+		}
+		if (!strcmp(opt, "--base")) {
+			base = val;
+		} else if (!strcmp(opt, "--image")) {
+			image = val;
+		} else if (!strcmp(opt, "--attempts")) {
+			char *end;
+
+			errno = 0;
+			attempts = strtol(val, &end, 10);
+			if (errno || *end || end == val || attempts < 1) {
+				setup_error("--attempts: '%s' is not a positive number", val);
+				return 1;
+			}
+		} else if (!strcmp(opt, "--until-busy")) {
+			until_busy = true;
+		} else if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
+			usage(stdout);
+			return 0;
+		} else {
+			setup_error("unknown option '%s' (try --help)", opt);
+			return 1;
+		}
+	}
+	if (image && sc != SC_AIO_DIRECT)
+		warnx_("--image is only used by aio-direct; ignored");
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal; /* no SA_RESTART: finish the attempt, then stop */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+
+	if (preflight(sc) < 0)
+		return 1;
+
+	if (sc == SC_AIO_DIRECT && !image) {
+		if (make_image(made_image, sizeof(made_image)) < 0)
+			return 1;
+		image = made_image;
+	}
+
+	for (attempt = 1; attempt <= attempts; attempt++) {
+		struct attempt_ctx a;
+		char dir_json[2 * PATH_MAX];
+		int pfd[2], st, uerr, child_status, tid = 0;
+		bool child_ok;
+		pid_t pid;
+
+		if (g_stop) {
+			setup_error("interrupted before attempt %ld", attempt);
+			rc = 1;
+			break;
+		}
+		if (attempt_setup(sc, base, image, &a) < 0) {
+			attempt_teardown(&a);
+			rc = 1;
+			break;
+		}
+		if (pipe2(pfd, O_CLOEXEC) < 0) {
+			setup_error("pipe: %s", strerror(errno));
+			attempt_teardown(&a);
+			rc = 1;
+			break;
+		}
+
+		fflush(stdout);
+		fflush(stderr);
+		pid = fork();
+		if (pid < 0) {
+			setup_error("fork: %s", strerror(errno));
+			close(pfd[0]);
+			close(pfd[1]);
+			attempt_teardown(&a);
+			rc = 1;
+			break;
+		}
+		if (pid == 0) {
+			close(pfd[0]);
+			child_main(sc, a.dir, pfd[1]);
+			_exit(2); /* not reached */
+		}
+		close(pfd[1]);
+
+		/* Reap the child completely, then umount immediately. */
+		while (waitpid(pid, &st, 0) < 0) {
+			if (errno != EINTR) {
+				setup_error("waitpid: %s", strerror(errno));
+				st = -1;
+				break;
+			}
+		}
+		uerr = umount2(a.dir, 0) == 0 ? 0 : errno;
+		if (uerr == 0)
+			a.mounted = false;
+
+		/* Everything else happens after the umount. */
+		if (read(pfd[0], &tid, sizeof(tid)) != (ssize_t)sizeof(tid))
+			tid = 0;
+		close(pfd[0]);
+
+		if (st == -1)
+			child_status = -1;
+		else if (WIFEXITED(st))
+			child_status = WEXITSTATUS(st);
+		else if (WIFSIGNALED(st))
+			child_status = 128 + WTERMSIG(st);
+		else
+			child_status = -1;
+		child_ok = child_status == 0;
+
+		json_escape(dir_json, sizeof(dir_json), a.dir);
+		printf("{\"scenario\":\"%s\",\"attempt\":%ld,\"child_tgid\":%d,"
+		       "\"child_thread_tid\":%d,\"mount\":\"%s\",\"umount_errno\":%d,"
+		       "\"umount\":\"%s\",\"child_status\":%d}\n",
+		       scenario_names[sc], attempt, (int)pid,
+		       sc == SC_URING_PENDING_THREAD ? tid : 0, dir_json, uerr, errno_name(uerr),
+		       child_status);
+		fflush(stdout);
+
+		if (uerr == EBUSY) {
+			long long start = now_ms(), took = -1;
+
+			for (;;) {
+				sleep_ms(CLEANUP_STEP_MS);
+				if (umount2(a.dir, 0) == 0) {
+					took = now_ms() - start;
+					a.mounted = false;
+					break;
+				}
+				if (errno != EBUSY) {
+					warnx_("cleanup umount %s: %s", a.dir, strerror(errno));
+					break;
+				}
+				if (now_ms() - start >= CLEANUP_LIMIT_MS)
+					break;
+			}
+			printf("{\"scenario\":\"%s\",\"attempt\":%ld,\"cleanup_umount_after_ms\":%lld}\n",
+			       scenario_names[sc], attempt, took);
+			fflush(stdout);
+			if (took < 0) {
+				setup_error("attempt %ld: %s stayed busy for %d ms (leak?)", attempt,
+					    a.dir, CLEANUP_LIMIT_MS);
+				rc = 1;
+			}
+		} else if (uerr != 0) {
+			setup_error("attempt %ld: umount %s: %s", attempt, a.dir, strerror(uerr));
+			rc = 1;
+		}
+
+		if (attempt_teardown(&a) < 0 && rc == 0) {
+			setup_error("attempt %ld: cleanup of %s failed", attempt, a.dir);
+			rc = 1;
+		}
+		if (!child_ok) {
+			setup_error("attempt %ld: child failed (status %d), see messages above", attempt,
+				    child_status);
+			rc = 1;
+		}
+		if (rc != 0)
+			break;
+		if (until_busy && uerr == EBUSY)
+			break;
+		if (g_stop) {
+			setup_error("interrupted after attempt %ld", attempt);
+			rc = 1;
+			break;
+		}
+	}
+
+	if (made_image[0])
+		unlink(made_image);
+	return rc;
+}

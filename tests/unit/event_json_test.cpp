@@ -1,0 +1,85 @@
+#include "fputrace/event_json.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "test_support.hpp"
+
+namespace fputrace {
+namespace {
+
+TEST(EventJson, RoundTripsEveryField) {
+  test::Seq seq;
+  Event e = seq.uring_req(test::user(10, 11, "db"), 0xabc, 0xdef, test::file(0x1234, 44, "/a/b"));
+  e.user_data = 99;
+  e.ret = -5;
+  e.detail = 3;
+  e.file.path_truncated = true;
+  Event back = event_from_json(event_to_json(e));
+  EXPECT_EQ(back.type, e.type);
+  EXPECT_EQ(back.backend, e.backend);
+  EXPECT_EQ(back.time_ns, e.time_ns);
+  EXPECT_EQ(back.task.tgid, 10u);
+  EXPECT_EQ(back.task.tid, 11u);
+  EXPECT_EQ(back.task.comm, "db");
+  EXPECT_EQ(back.file.ptr, 0x1234u);
+  EXPECT_EQ(back.file.path, "/a/b");
+  EXPECT_TRUE(back.file.path_truncated);
+  EXPECT_EQ(back.ring, 0xabcu);
+  EXPECT_EQ(back.req, 0xdefu);
+  EXPECT_EQ(back.user_data, 99u);
+  EXPECT_EQ(back.ret, -5);
+  EXPECT_EQ(back.detail, 3u);
+}
+
+TEST(EventJson, RejectsUnknownTypeWithTheLineNumber) {
+  std::istringstream in(
+      "{\"type\":\"mount\",\"id\":4,\"path\":\"/x\"}\n"
+      "{\"type\":\"bogus\",\"backend\":\"fentry\",\"time_ns\":1,\"task\":{\"tgid\":1,\"tid\":1}}\n");
+  try {
+    read_event_log(in);
+    FAIL() << "accepted an unknown event type";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("line 2"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("bogus"), std::string::npos) << e.what();
+  }
+}
+
+TEST(EventJson, RejectsTruncatedJson) {
+  std::istringstream in("{\"type\":\"umount\",\"backend\":\"fen");
+  EXPECT_THROW(read_event_log(in), std::invalid_argument);
+}
+
+TEST(EventJson, RejectsMissingField) {
+  std::istringstream in("{\"type\":\"umount\",\"backend\":\"fentry\",\"task\":{\"tgid\":1,\"tid\":1}}\n");
+  EXPECT_THROW(read_event_log(in), std::invalid_argument);
+}
+
+TEST(EventJson, MountRecordsAreInterleaved) {
+  std::istringstream in(
+      "{\"type\":\"mount\",\"id\":4,\"path\":\"/x\"}\n"
+      "{\"type\":\"umount\",\"backend\":\"fentry\",\"time_ns\":1,\"task\":{\"tgid\":1,\"tid\":1},\"path\":\"/x\",\"ret\":-16}\n");
+  auto log = read_event_log(in);
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(std::get<MountInfo>(log[0]).path, "/x");
+  EXPECT_EQ(std::get<Event>(log[1]).ret, -16);
+}
+
+TEST(RecordingMounts, RecordsEachNameOnceAndAgainAfterForget) {
+  StaticMounts inner;
+  inner.add(MountInfo{4, 1, "/x", "tmpfs", "tmpfs"});
+  std::vector<MountInfo> told;
+  RecordingMounts rec(inner, [&](const MountInfo& m) { told.push_back(m); });
+  rec.by_id(4);
+  rec.by_path("/x");
+  EXPECT_EQ(told.size(), 1u);
+  rec.forget(4);
+  inner.add(MountInfo{4, 1, "/y", "tmpfs", "tmpfs"});
+  rec.by_id(4);
+  ASSERT_EQ(told.size(), 2u);
+  EXPECT_EQ(told[1].path, "/y");
+}
+
+}  // namespace
+}  // namespace fputrace

@@ -1,0 +1,256 @@
+#include "fputrace/model.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "fputrace/event_json.hpp"
+#include "test_support.hpp"
+
+namespace fputrace {
+namespace {
+
+using test::file;
+using test::kworker;
+using test::Seq;
+using test::user;
+
+constexpr uint64_t kRing = 0xffff0000aaaa0000;
+constexpr uint64_t kFile = 0xffff0000bbbb0000;
+
+class ModelTest : public ::testing::Test {
+ protected:
+  void SetUp() override { mounts.add(MountInfo{44, 1, "/mnt/x", "tmpfs", "tmpfs"}); }
+
+  std::vector<Finding> feed(const Event& e) {
+    auto out = model.apply(e);
+    all.insert(all.end(), out.begin(), out.end());
+    return out;
+  }
+  std::vector<Finding> of_kind(Finding::Kind k) const {
+    std::vector<Finding> out;
+    for (const auto& f : all)
+      if (f.kind == k) out.push_back(f);
+    return out;
+  }
+
+  StaticMounts mounts;
+  Model model{mounts};
+  Seq seq;
+  std::vector<Finding> all;
+};
+
+TEST_F(ModelTest, RegisteredFileOutlivesExitedProcessUntilDelayedFputRuns) {
+  feed(seq.ring_file(user(100), kRing, file(kFile)));
+  auto exit = feed(seq.exit(user(100)));
+  ASSERT_EQ(exit.size(), 1u);
+  EXPECT_EQ(exit[0].kind, Finding::Kind::Deferred);
+  EXPECT_EQ(exit[0].pins[0].holder, Holder::IoUring);
+
+  auto busy = feed(seq.umount(user(1), "/mnt/x", -EBUSY));
+  ASSERT_EQ(busy.size(), 1u);
+  ASSERT_EQ(busy[0].kind, Finding::Kind::UmountBusy);
+  ASSERT_EQ(busy[0].pins.size(), 1u);
+  const Pin& pin = busy[0].pins[0];
+  EXPECT_EQ(pin.origin.tgid, 100u);
+  EXPECT_EQ(pin.source, Source::IoUring);
+  EXPECT_EQ(pin.confidence, Confidence::Inferred);
+  EXPECT_EQ(busy[0].mount.path, "/mnt/x");
+  EXPECT_EQ(busy[0].mount.id, 44);
+
+  feed(seq.ring_exit(kRing, false));
+  auto end = feed(seq.ring_exit(kRing, true));
+  ASSERT_EQ(end.size(), 1u);
+  EXPECT_EQ(end[0].pins[0].holder, Holder::DelayedFput);
+  feed(seq.delayed_run(false));
+  auto released = feed(seq.delayed_run(true));
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0].kind, Finding::Kind::PinReleased);
+  EXPECT_EQ(released[0].release_confidence, Confidence::Inferred);
+  ASSERT_TRUE(released[0].after_busy_ns.has_value());
+  EXPECT_GT(*released[0].after_busy_ns, 0u);
+  EXPECT_EQ(model.pin_count(), 0u);
+}
+
+TEST_F(ModelTest, DelayedRunThatStartedBeforeTheDeferralDoesNotReleaseIt) {
+  feed(seq.ring_file(user(100), kRing, file(kFile)));
+  feed(seq.exit(user(100)));
+  feed(seq.delayed_run(false));
+  feed(seq.ring_exit(kRing, false));
+  feed(seq.ring_exit(kRing, true));
+  EXPECT_TRUE(feed(seq.delayed_run(true)).empty());
+  EXPECT_EQ(model.pin_count(), 1u);
+}
+
+TEST_F(ModelTest, ObservedDeferralOnKworkerIsAttributedToTheRegisteringTask) {
+  seq.backend = Backend::Fentry;
+  feed(seq.ring_file(user(200, 201), kRing, file(kFile)));
+  feed(seq.exit(user(200)));
+  // With fput probes the ring teardown itself is not a pin change...
+  EXPECT_TRUE(feed(seq.ring_exit(kRing, true)).empty());
+  // ...the kworker's last fput is.
+  auto d = feed(seq.deferred(kworker(), file(kFile), DeferReason::KernelThread));
+  ASSERT_EQ(d.size(), 1u);
+  const Pin& pin = d[0].pins[0];
+  EXPECT_EQ(pin.origin.tgid, 200u);
+  EXPECT_EQ(pin.origin.tid, 201u);
+  EXPECT_EQ(pin.holder, Holder::DelayedFput);
+  EXPECT_EQ(pin.confidence, Confidence::Observed);
+  EXPECT_EQ(pin.source, Source::IoUring);
+
+  auto busy = feed(seq.umount(user(1), "/mnt/x", -EBUSY));
+  ASSERT_EQ(busy[0].pins.size(), 1u);
+  auto rel = feed(seq.released(kworker(5), file(kFile)));
+  ASSERT_EQ(rel.size(), 1u);
+  EXPECT_EQ(rel[0].release_confidence, Confidence::Observed);
+  EXPECT_EQ(rel[0].actor.tgid, 5u);
+}
+
+TEST_F(ModelTest, PendingRequestAtExitPinsItsFile) {
+  feed(seq.uring_req(user(300), kRing, 0x1, file(kFile, 44, "/fifo")));
+  auto d = feed(seq.exit(user(300)));
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].pins[0].source, Source::IoUring);
+  EXPECT_EQ(d[0].pins[0].file.path, "/fifo");
+}
+
+TEST_F(ModelTest, RequestCompletedInItsOwnTaskIsNotAPin) {
+  feed(seq.uring_req(user(300), kRing, 0x1, file(kFile)));
+  feed(seq.uring_done(user(300), kRing, 0x1, kFile));
+  EXPECT_TRUE(feed(seq.exit(user(300))).empty());
+  auto busy = feed(seq.umount(user(1), "/mnt/x", -EBUSY));
+  ASSERT_EQ(busy.size(), 1u);
+  EXPECT_TRUE(busy[0].pins.empty());
+}
+
+TEST_F(ModelTest, RequestCompletedOnKernelThreadIsAnInferredPinWithoutFputProbes) {
+  feed(seq.uring_req(user(300), kRing, 0x1, file(kFile)));
+  auto d = feed(seq.uring_done(kworker(), kRing, 0x1, kFile));
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].pins[0].origin.tgid, 300u);
+  EXPECT_EQ(d[0].pins[0].holder, Holder::DelayedFput);
+  EXPECT_EQ(d[0].pins[0].confidence, Confidence::Inferred);
+}
+
+TEST_F(ModelTest, NonLeaderThreadExitDoesNotEndTheProcess) {
+  feed(seq.ring_file(user(400, 401), kRing, file(kFile)));
+  EXPECT_TRUE(feed(seq.exit(user(400, 401))).empty());
+  auto d = feed(seq.exit(user(400)));
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].pins[0].origin.tid, 401u);
+}
+
+TEST_F(ModelTest, AioInFlightAtExitIsAttributedToTheSubmitter) {
+  feed(seq.aio_submit(user(500), file(kFile)));
+  auto d = feed(seq.exit(user(500)));
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].pins[0].source, Source::Aio);
+  EXPECT_EQ(d[0].pins[0].holder, Holder::Aio);
+  seq.backend = Backend::Fentry;
+  auto irq = feed(seq.deferred(user(9999, 0, "bystander"), file(kFile), DeferReason::NoTaskWork));
+  ASSERT_EQ(irq.size(), 1u);
+  EXPECT_EQ(irq[0].pins[0].origin.tgid, 500u) << "the interrupted task is not the origin";
+  EXPECT_EQ(irq[0].pins[0].holder, Holder::DelayedFput);
+}
+
+TEST_F(ModelTest, UnknownFileDroppedByKernelThreadHasNoKnownOrigin) {
+  seq.backend = Backend::Fentry;
+  auto d = feed(seq.deferred(kworker(), file(kFile), DeferReason::KernelThread));
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_FALSE(d[0].pins[0].origin_known);
+  EXPECT_EQ(d[0].pins[0].source, Source::Other);
+}
+
+TEST_F(ModelTest, ExitingTaskPastItsTaskWorkIsTheOrigin) {
+  seq.backend = Backend::Kprobe;
+  auto d = feed(seq.deferred(user(600), file(kFile), DeferReason::TaskWorkFailed));
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].pins[0].origin.tgid, 600u);
+  EXPECT_EQ(d[0].pins[0].source, Source::Exit);
+}
+
+TEST_F(ModelTest, PlainExitReportsNothing) {
+  EXPECT_TRUE(feed(seq.exit(user(700))).empty());
+  EXPECT_TRUE(feed(seq.umount(user(1), "/mnt/x", 0)).empty());
+  EXPECT_TRUE(all.empty());
+}
+
+TEST_F(ModelTest, SuccessfulUmountEndsPinsAndForgetsTheMountId) {
+  feed(seq.ring_file(user(100), kRing, file(kFile)));
+  feed(seq.exit(user(100)));
+  auto out = feed(seq.umount(user(1), "/mnt/x", 0));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].kind, Finding::Kind::PinReleased);
+  EXPECT_EQ(model.pin_count(), 0u);
+  EXPECT_FALSE(mounts.by_id(44).has_value()) << "mount ids are reused after umount";
+}
+
+TEST_F(ModelTest, UmountOfAnUnknownPathIsIgnored) {
+  EXPECT_TRUE(feed(seq.umount(user(1), "/not/a/mount", -EBUSY)).empty());
+}
+
+TEST_F(ModelTest, PinsOnOtherMountsAreNotListed) {
+  mounts.add(MountInfo{45, 1, "/mnt/y", "tmpfs", "tmpfs"});
+  feed(seq.ring_file(user(100), kRing, file(kFile, 45)));
+  feed(seq.exit(user(100)));
+  auto busy = feed(seq.umount(user(1), "/mnt/x", -EBUSY));
+  ASSERT_EQ(busy.size(), 1u);
+  EXPECT_TRUE(busy[0].pins.empty());
+  EXPECT_EQ(model.pins_on(45).size(), 1u);
+}
+
+// ---- recorded sequences (tests/data, captured by fputrace watch --events) ----
+
+std::vector<LogRecord> load(const std::string& name) {
+  std::ifstream in(std::string(FPUTRACE_TEST_DATA) + "/" + name);
+  EXPECT_TRUE(in.good()) << name;
+  return read_event_log(in);
+}
+
+// The tgid that registered files or submitted requests: the only candidate origin.
+std::set<uint32_t> owners(const std::vector<LogRecord>& log) {
+  std::set<uint32_t> out;
+  for (const auto& r : log)
+    if (auto* e = std::get_if<Event>(&r))
+      if (e->type == EventType::RingFile || e->type == EventType::UringReq || e->type == EventType::AioSubmit)
+        out.insert(e->task.tgid);
+  return out;
+}
+
+class RecordedUring : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(RecordedUring, EveryBusyUmountNamesTheExitedOwner) {
+  auto log = load(GetParam());
+  auto candidates = owners(log);
+  ASSERT_EQ(candidates.size(), 1u);
+  int busy = 0, released = 0;
+  replay(log, [&](const Finding& f) {
+    if (f.kind == Finding::Kind::UmountBusy) {
+      ++busy;
+      ASSERT_FALSE(f.pins.empty());
+      for (const Pin& p : f.pins) {
+        EXPECT_EQ(p.origin.tgid, *candidates.begin());
+        EXPECT_EQ(p.source, Source::IoUring);
+        EXPECT_FALSE(p.mount.path.empty());
+      }
+    }
+    if (f.kind == Finding::Kind::PinReleased) ++released;
+  });
+  EXPECT_GT(busy, 0);
+  EXPECT_GT(released, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Tracepoint, RecordedUring,
+                         ::testing::Values("tracepoint-uring-registered.events.jsonl",
+                                           "tracepoint-uring-pending.events.jsonl",
+                                           "tracepoint-uring-pending-thread.events.jsonl"));
+
+TEST(RecordedPlainExit, ProducesNoFindings) {
+  auto log = load("tracepoint-plain-exit.events.jsonl");
+  int findings = 0;
+  replay(log, [&](const Finding&) { ++findings; });
+  EXPECT_EQ(findings, 0);
+}
+
+}  // namespace
+}  // namespace fputrace

@@ -31,6 +31,7 @@ const volatile __u32 fput_backend = FT_BACKEND_TRACEPOINT;
 const volatile __u64 addr_task_work_fput = 0; /* ____fput, from /proc/kallsyms */
 const volatile __u64 addr_delayed_fput = 0;   /* delayed_fput */
 const volatile __u64 addr_ring_exit_work = 0; /* io_ring_exit_work */
+const volatile __u32 self_tgid = 0; /* the collector: its own closes are not news */
 
 #define PF_EXITING 0x00000004
 #define PF_IO_WORKER 0x00000010
@@ -500,6 +501,8 @@ int tp_exit_umount(struct trace_event_raw_sys_exit *ctx)
 static __always_inline void on_fput_entry(__u64 file)
 {
 	struct file *f = (struct file *)file;
+	if ((bpf_get_current_pid_tgid() >> 32) == self_tgid)
+		return;
 	if (!ft_file_is_last_ref(f))
 		return;
 	if (!mount_watched(ft_file_mnt_id(f)))

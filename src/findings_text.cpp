@@ -6,23 +6,25 @@ namespace fputrace {
 
 namespace {
 
-std::string ms(uint64_t ns) { return fmt::format("{:.3f} ms", static_cast<double>(ns) / 1e6); }
+std::string ms(uint64_t ns) { return fmt::format("{:.1f} ms", static_cast<double>(ns) / 1e6); }
 
-std::string seconds(uint64_t ns) { return fmt::format("{:.6f}", static_cast<double>(ns) / 1e9); }
+std::string stamp(uint64_t ns) { return fmt::format("{:>14.6f}", static_cast<double>(ns) / 1e9); }
 
 std::string who(const Pin& p) {
   if (!p.origin_known) return fmt::format("no known owner (dropped by {} {})", p.origin.comm, p.origin.tid);
-  return fmt::format("{} (pid {}, tid {})", p.origin.comm, p.origin.tgid, p.origin.tid);
+  if (p.origin.tid != p.origin.tgid)
+    return fmt::format("{} (pid {}, thread {})", p.origin.comm, p.origin.tgid, p.origin.tid);
+  return fmt::format("{} (pid {})", p.origin.comm, p.origin.tgid);
 }
 
 std::string mount_name(const MountRef& m) {
   return fmt::format("{} (mount {})", m.path.empty() ? "?" : m.path, m.id);
 }
 
-std::string pin_line(const Pin& p) {
-  return fmt::format("{} ino {} from {} via {}; held by {} since {} [{}]: {}", full_path(p.mount, p.file),
-                     p.file.ino, who(p), to_string(p.source), to_string(p.holder), seconds(p.since_ns),
-                     to_string(p.confidence), p.why);
+// "/mnt/x/f (ino 2) from db (pid 7) via io_uring, held by delayed_fput [observed]: why"
+std::string pin_sentence(const Pin& p) {
+  return fmt::format("{} (ino {}) from {} via {}, held by {} [{}]: {}", full_path(p.mount, p.file), p.file.ino,
+                     who(p), to_string(p.source), to_string(p.holder), to_string(p.confidence), p.why);
 }
 
 }  // namespace
@@ -30,19 +32,22 @@ std::string pin_line(const Pin& p) {
 std::string finding_to_text(const Finding& f) {
   switch (f.kind) {
     case Finding::Kind::UmountBusy: {
-      std::string out = fmt::format("{} UMOUNT BUSY  {} by {} ({}): ", seconds(f.time_ns), mount_name(f.mount),
+      std::string out = fmt::format("{} EBUSY     umount {} by {} ({})\n", stamp(f.time_ns), mount_name(f.mount),
                                     f.actor.comm, f.actor.tgid);
-      if (f.pins.empty()) return out + "no deferred release in flight explains it\n";
-      out += fmt::format("{} deferred release(s) still hold it\n", f.pins.size());
-      for (const Pin& p : f.pins) out += "    " + pin_line(p) + "\n";
+      if (f.pins.empty())
+        return out + fmt::format("{:15}           no deferred release is in flight on it: something live holds it\n", "");
+      out += fmt::format("{:15}           held by {} deferred release(s):\n", "", f.pins.size());
+      for (const Pin& p : f.pins)
+        out += fmt::format("{:15}           - {}, for {}\n", "", pin_sentence(p),
+                           ms(f.time_ns >= p.since_ns ? f.time_ns - p.since_ns : 0));
       return out;
     }
     case Finding::Kind::Deferred:
-      return fmt::format("{} DEFERRED     {}\n", seconds(f.time_ns), pin_line(f.pins.at(0)));
+      return fmt::format("{} deferred  {}\n", stamp(f.time_ns), pin_sentence(f.pins.at(0)));
     case Finding::Kind::PinReleased: {
       const Pin& p = f.pins.at(0);
-      std::string after = f.after_busy_ns ? fmt::format(", {} after the EBUSY", ms(*f.after_busy_ns)) : "";
-      return fmt::format("{} RELEASED     {} ino {} on {} by {} ({}) after {}{} [{}]\n", seconds(f.time_ns),
+      std::string after = f.after_busy_ns ? fmt::format(", {} after the last EBUSY", ms(*f.after_busy_ns)) : "";
+      return fmt::format("{} released  {} (ino {}) on {} by {} ({}), held {}{} [{}]\n", stamp(f.time_ns),
                          full_path(p.mount, p.file), p.file.ino, mount_name(p.mount), f.actor.comm, f.actor.tid,
                          ms(f.held_ns), after, to_string(f.release_confidence));
     }

@@ -168,8 +168,9 @@ class SkelTracer : public Tracer {
     return n;
   }
 
+  // Reverse order: the fput probes, attached last, go first.
   void detach() override {
-    for (bpf_link* l : links_) bpf_link__destroy(l);
+    for (auto it = links_.rbegin(); it != links_.rend(); ++it) bpf_link__destroy(*it);
     links_.clear();
   }
 
@@ -219,6 +220,7 @@ class SkelTracer : public Tracer {
     skel_->rodata->fput_backend = plan_.fput_backend == Backend::Fentry   ? FT_BACKEND_FENTRY
                                   : plan_.fput_backend == Backend::Kprobe ? FT_BACKEND_KPROBE
                                                                           : FT_BACKEND_TRACEPOINT;
+    skel_->rodata->self_tgid = static_cast<uint32_t>(::getpid());
     skel_->rodata->addr_task_work_fput = addr("____fput");
     skel_->rodata->addr_delayed_fput = addr("delayed_fput");
     skel_->rodata->addr_ring_exit_work = addr("io_ring_exit_work");

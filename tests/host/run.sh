@@ -65,6 +65,21 @@ else
   record doctor 1
 fi
 
+# SIGINT and SIGTERM: detach, drain, flush, exit 0 (the summary line is the flush).
+for sig in INT TERM; do
+  "$FPUTRACE" watch --json -o "$work/sig$sig.jsonl" 2>"$work/sig$sig.stderr" &
+  pid=$!
+  sleep 3
+  kill -s $sig $pid
+  wait $pid
+  st=$?
+  if [[ $st -eq 0 ]] && grep -q '"event":"summary"' "$work/sig$sig.jsonl"; then
+    echo "PASS SIG$sig: exit 0, summary flushed"; record "sig$sig" 0
+  else
+    echo "FAIL SIG$sig: exit $st; output: $(cat "$work/sig$sig.jsonl") $(cat "$work/sig$sig.stderr")"; record "sig$sig" 1
+  fi
+done
+
 # Bad input: one line, non-zero.
 bad() {  # bad NAME COMMAND...
   local name=$1; shift

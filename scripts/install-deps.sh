@@ -11,6 +11,7 @@ PACKAGES=(
   libcli11-dev libfmt-dev
   liburing-dev libaio-dev
   qemu-system-x86 busybox-static cpio e2fsprogs xz-utils zstd
+  chromium
 )
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -2,15 +2,22 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
+
+#include <sys/utsname.h>
 
 #include <atomic>
 #include <chrono>
+#include <ctime>
+#include <fstream>
 #include <climits>
 #include <cstring>
 
 #include "cli.hpp"
 #include "command.hpp"
+#include "diagnose.hpp"
 #include "fputrace/event_json.hpp"
+#include "fputrace/timeline.hpp"
 #include "fputrace/model.hpp"
 #include "kernel_features.hpp"
 #include "loader.hpp"
@@ -33,39 +40,6 @@ void install_signal_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-// Checks everything that makes tracing impossible before touching BPF.
-bool preflight(std::string& error) {
-  Capability priv = bpf_privileges();
-  if (!priv.available) {
-    error = priv.reason;
-    return false;
-  }
-  if (!read_kernel_info().btf) {
-    error = "this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): it needs CONFIG_DEBUG_INFO_BTF=y";
-    return false;
-  }
-  return true;
-}
-
-std::optional<std::vector<int32_t>> resolve_mounts(const std::vector<std::string>& paths, ProcMounts& mounts,
-                                                   std::string& error) {
-  std::vector<int32_t> ids;
-  for (const auto& p : paths) {
-    char real[PATH_MAX];
-    if (!::realpath(p.c_str(), real)) {
-      error = fmt::format("--mount {}: {}", p, std::strerror(errno));
-      return std::nullopt;
-    }
-    auto m = mounts.mounted_at(real);
-    if (!m) {
-      error = fmt::format("--mount {}: not a mount point (see findmnt)", p);
-      return std::nullopt;
-    }
-    ids.push_back(m->id);
-  }
-  return ids;
-}
-
 void report_losses(const TraceStats& s, Sink& sink) {
   if (sink.json()) {
     sink.write_json({{"event", "summary"},
@@ -82,6 +56,33 @@ void report_losses(const TraceStats& s, Sink& sink) {
                          s.ringbuf_drops, s.map_full, s.undecodable, s.fd_scan_truncated));
 }
 
+std::string kernel_release() {
+  struct utsname u{};
+  if (::uname(&u) != 0) return "unknown";
+  return std::string(u.release) + " " + u.version;
+}
+
+std::string utc_now() {
+  char buf[32];
+  std::time_t t = std::time(nullptr);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+std::string joined(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) out += (out.empty() ? "" : " ") + a;
+  return out;
+}
+
+bool write_chrome_trace(const std::string& path, const std::vector<LogRecord>& log, const TraceMeta& meta,
+                        std::string& error) {
+  std::ofstream out(path);
+  if (out) out << chrome_trace(log, meta).dump() << "\n";
+  if (!out) error = fmt::format("cannot write {}: {}", path, std::strerror(errno));
+  return static_cast<bool>(out);
+}
+
 // Polls until the buffer stays empty for quiet_ms.
 void drain(Tracer& tracer, int quiet_ms) {
   auto last = std::chrono::steady_clock::now();
@@ -94,13 +95,54 @@ void drain(Tracer& tracer, int quiet_ms) {
 
 void complain(const std::string& msg) { fmt::print(stderr, "fputrace: {}\n", msg); }
 
+bool preflight(std::string& error) {
+  Capability priv = bpf_privileges();
+  if (!priv.available) {
+    error = priv.reason;
+    return false;
+  }
+  if (!read_kernel_info().btf) {
+    error = "this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): it needs CONFIG_DEBUG_INFO_BTF=y";
+    return false;
+  }
+  return true;
+}
+
+std::optional<MountInfo> resolve_mount_point(const std::string& path, ProcMounts& mounts, std::string& error) {
+  char real[PATH_MAX];
+  if (!::realpath(path.c_str(), real)) {
+    error = fmt::format("{}: {}", path, std::strerror(errno));
+    return std::nullopt;
+  }
+  auto m = mounts.mounted_at(real);
+  if (!m) error = fmt::format("{}: not a mount point (see findmnt)", path);
+  return m;
+}
+
+std::optional<std::vector<int32_t>> resolve_mounts(const std::vector<std::string>& paths, ProcMounts& mounts,
+                                                   std::string& error) {
+  std::vector<int32_t> ids;
+  for (const auto& p : paths) {
+    auto m = resolve_mount_point(p, mounts, error);
+    if (!m) {
+      error = "--mount " + error;
+      return std::nullopt;
+    }
+    ids.push_back(m->id);
+  }
+  return ids;
+}
+
 int run_watch(const WatchOptions& o) {
   std::string error;
   if (!preflight(error)) return complain(error), 1;
   ProcMounts mounts;
   auto mount_ids = resolve_mounts(o.mounts, mounts, error);
   if (!mount_ids) return complain(error), 1;
-  auto sink = Sink::open(o.output, o.json, error);
+  bool recording = !o.trace_path.empty();
+  bool chrome = recording && o.trace_format == "chrome";
+  // record prints no findings; watch prints them where asked.
+  auto sink = Sink::open(recording ? "/dev/null" : o.output, o.json, error);
   if (!sink) return complain(error), 1;
 
   std::optional<Command> cmd;
@@ -110,12 +152,15 @@ int run_watch(const WatchOptions& o) {
   }
 
   std::unique_ptr<Sink> raw_log;
-  if (!o.events_path.empty()) {
-    raw_log = Sink::open(o.events_path, true, error);
+  std::string raw_path = recording && !chrome ? o.trace_path : o.events_path;
+  if (!raw_path.empty()) {
+    raw_log = Sink::open(raw_path, true, error);
     if (!raw_log) return complain(error), 1;
   }
+  std::vector<LogRecord> kept;  // for the Chrome trace, written at the end
   RecordingMounts named(mounts, [&](const MountInfo& m) {
     if (raw_log) raw_log->write_json(mount_to_json(m));
+    if (chrome) kept.push_back(m);
   });
   Model model(named);
   TraceOptions topts{o.backend, *mount_ids};
@@ -125,7 +170,12 @@ int run_watch(const WatchOptions& o) {
         // Mount names the model looks up are logged before the event itself.
         std::vector<Finding> findings = model.apply(e);
         if (raw_log) raw_log->write_json(event_to_json(e));
-        for (const Finding& f : findings) sink->write(f);
+        if (chrome) kept.push_back(e);
+        for (Finding& f : findings) {
+          if (recording) continue;
+          if (f.kind == Finding::Kind::UmountBusy) add_live_causes(f, static_cast<uint32_t>(::getpid()));
+          sink->write(f);
+        }
       },
       error);
   if (!tracer) {
@@ -135,15 +185,23 @@ int run_watch(const WatchOptions& o) {
   install_signal_handlers();
   if (cmd && !cmd->start(error)) return complain(error), 1;
   complain("tracing with " + tracer->describe());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                          std::chrono::duration<double>(o.duration_s));
   while (!g_stop) {
     tracer->poll(100);
     if (cmd && cmd->finished()) break;
+    if (o.duration_s > 0 && std::chrono::steady_clock::now() >= deadline) break;
   }
   // The command is gone (or we were told to stop): collect what is in flight.
   drain(*tracer, 250);
   tracer->detach();
   drain(*tracer, 20);
   report_losses(tracer->stats(), *sink);
+  if (chrome) {
+    TraceMeta meta{kernel_release(), std::string(to_string(tracer->plan().fput_backend)), joined(o.command), utc_now()};
+    if (!write_chrome_trace(o.trace_path, kept, meta, error)) return complain(error), 1;
+  }
+  if (recording) complain(fmt::format("recorded {} to {}", chrome ? "a Chrome trace" : "the event log", o.trace_path));
   return 0;
 }
 

@@ -54,6 +54,13 @@ json finding_to_json(const Finding& f) {
       j["mount"] = mount_json(f.mount);
       json pins = json::array();
       for (const Pin& p : f.pins) pins.push_back(pin_to_json(p));
+      j["verdict"] = f.verdict.empty() ? "unknown" : f.verdict;
+      if (f.live.is_object()) {
+        for (const auto& h : f.live.value("holders", json::array())) pins.push_back(h);
+        j["submounts"] = f.live.value("submounts", json::array());
+        j["propagation"] = f.live.value("propagation", json::array());
+        if (f.live.contains("references")) j["references"] = f.live["references"];
+      }
       j["pins"] = pins;
       j["caller"] = task_json(f.actor);
       break;

@@ -34,6 +34,7 @@ std::string finding_to_text(const Finding& f) {
     case Finding::Kind::UmountBusy: {
       std::string out = fmt::format("{} EBUSY     umount {} by {} ({})\n", stamp(f.time_ns), mount_name(f.mount),
                                     f.actor.comm, f.actor.tgid);
+      if (!f.live_text.empty()) return out + f.live_text + (f.live_text.back() == '\n' ? "" : "\n");
       if (f.pins.empty())
         return out + fmt::format("{:15}           no deferred release is in flight on it: something live holds it\n", "");
       out += fmt::format("{:15}           held by {} deferred release(s):\n", "", f.pins.size());

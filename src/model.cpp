@@ -256,6 +256,7 @@ std::vector<Finding> Model::on_umount(const Event& e) {
     busy.mount = *mount;
     busy.pins = pins_on(mount->id);
     busy.actor = e.task;
+    busy.verdict = busy.pins.empty() ? "unknown" : "deferred_release";
     return {busy};
   }
   // Unmounted: whatever we still thought was pinned there is gone.

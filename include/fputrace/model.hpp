@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
@@ -61,6 +62,12 @@ struct Finding {
   uint64_t held_ns = 0;   // PinReleased: since_ns .. release
   std::optional<uint64_t> after_busy_ns;  // PinReleased: time since the last EBUSY
   Confidence release_confidence = Confidence::Observed;  // PinReleased
+  // UmountBusy: the leading cause ("deferred_release", "live_holder",
+  // "child_mounts", "propagation", "unknown"). The model alone sees only
+  // deferred releases; the live collector adds what procfs shows (live).
+  std::string verdict;
+  nlohmann::json live;    // null, or live_causes_to_json() plus "references"
+  std::string live_text;  // the diagnosis paragraphs, when live was scanned
 };
 
 class Model {

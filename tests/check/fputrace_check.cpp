@@ -5,7 +5,9 @@
 // REPRO.jsonl is what fputrace-repro printed (one line per attempt), WATCH.jsonl
 // what `fputrace watch --json` wrote. EXPECT is one of
 //   uring  every attempt whose umount failed with EBUSY has an umount_busy for
-//          its mount with a pin whose origin.tgid is that attempt's child and
+//          its mount with a pin whose origin.tgid is that attempt's origin (the
+//          reproducer's origin_tgid: the exiting child, or for uring-pending
+//          the child's helper process that submitted the request) and
 //          whose source is io_uring; at least one attempt got EBUSY
 //   aio    some "deferred" event names an attempt's child as origin with source aio
 //   none   no umount_busy, deferred or pin_released at all, and every umount worked
@@ -38,7 +40,7 @@ std::vector<json> read_lines(const std::string& path) {
 }
 
 struct Attempt {
-  uint32_t child = 0;
+  uint32_t child = 0;  // the process a correct attribution names
   std::string mount;
   std::string umount;
 };
@@ -47,7 +49,8 @@ std::vector<Attempt> attempts_of(const std::vector<json>& repro) {
   std::vector<Attempt> out;
   for (const auto& j : repro)
     if (j.contains("child_tgid"))
-      out.push_back({j["child_tgid"].get<uint32_t>(), j["mount"].get<std::string>(), j["umount"].get<std::string>()});
+      out.push_back({j.value("origin_tgid", j["child_tgid"].get<uint32_t>()), j["mount"].get<std::string>(),
+                     j["umount"].get<std::string>()});
   return out;
 }
 

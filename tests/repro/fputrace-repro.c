@@ -109,6 +109,8 @@ static void sleep_ms(long ms)
 
 static const char *errno_name(int e)
 {
+	if (e < 0)
+		return "skipped";
 	static char buf[32];
 
 	switch (e) {
@@ -266,15 +268,12 @@ static void child_uring_registered(const char *dir)
 }
 
 /*
- * mkfifo + open O_RDWR + io_uring read that stays pending + close.
- * Returns 0, or -1 with a message in err. Used by a process and by a thread.
+ * mkfifo + open O_RDWR + io_uring_queue_init. Returns 0, or -1 with a message
+ * in err.
  */
-static int do_uring_pending(const char *dir, int close_ring, char *err, size_t errlen)
+static int uring_pending_open(const char *dir, struct io_uring *ring, int *fdp, char *err,
+			      size_t errlen)
 {
-	static struct io_uring ring;
-	static char buf[64];
-	struct io_uring_cqe *cqe;
-	struct io_uring_sqe *sqe;
 	char path[PATH_MAX];
 	int fd, ret;
 
@@ -292,12 +291,28 @@ static int do_uring_pending(const char *dir, int close_ring, char *err, size_t e
 		snprintf(err, errlen, "open %.256s: %s", path, strerror(errno));
 		return -1;
 	}
-	ret = io_uring_queue_init(8, &ring, 0);
+	ret = io_uring_queue_init(8, ring, 0);
 	if (ret < 0) {
 		snprintf(err, errlen, "io_uring_queue_init: %s", strerror(-ret));
+		close(fd);
 		return -1;
 	}
-	sqe = io_uring_get_sqe(&ring);
+	*fdp = fd;
+	return 0;
+}
+
+/*
+ * Submit one io_uring read of the FIFO that stays pending. The submitting
+ * task becomes the request's owner (req->task / req->tctx->task).
+ */
+static int uring_pending_submit(struct io_uring *ring, int fd, char *err, size_t errlen)
+{
+	static char buf[64];
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	int ret;
+
+	sqe = io_uring_get_sqe(ring);
 	if (!sqe) {
 		snprintf(err, errlen, "io_uring_get_sqe: no free sqe");
 		return -1;
@@ -306,44 +321,111 @@ static int do_uring_pending(const char *dir, int close_ring, char *err, size_t e
 	 * and holds its own reference to the file. */
 	io_uring_prep_read(sqe, fd, buf, sizeof(buf), 0);
 	io_uring_sqe_set_data64(sqe, 1);
-	ret = io_uring_submit(&ring);
+	ret = io_uring_submit(ring);
 	if (ret != 1) {
 		snprintf(err, errlen, "io_uring_submit returned %d (%s)", ret,
 			 ret < 0 ? strerror(-ret) : "expected 1");
 		return -1;
 	}
 	/* The submit has returned; make sure the read did not complete. */
-	ret = io_uring_peek_cqe(&ring, &cqe);
+	ret = io_uring_peek_cqe(ring, &cqe);
 	if (ret == 0) {
 		snprintf(err, errlen, "the FIFO read completed at once (res=%d: %s)", cqe->res,
 			 cqe->res < 0 ? strerror(-cqe->res) : "data?");
 		return -1;
 	}
-	if (close(fd) < 0) {
-		snprintf(err, errlen, "close %.256s: %s", path, strerror(errno));
-		return -1;
-	}
-	/* Shutting the ring down with the read still pending (what a program
-	 * does when it calls io_uring_queue_exit at shutdown) hands the
-	 * cancellation to the ring's exit work on a kworker on every kernel;
-	 * left to exit, older kernels (6.1) cancel it in the exiting task. */
-	if (close_ring)
-		io_uring_queue_exit(&ring);
 	return 0;
 }
 
-static void child_uring_pending(const char *dir)
+/*
+ * uring-pending-thread: the calling thread creates the FIFO and the ring,
+ * submits the read, closes the fd and returns (then exits). The ring stays
+ * open until the whole process exits.
+ */
+static int do_uring_pending(const char *dir, char *err, size_t errlen)
 {
-	char err[512];
+	static struct io_uring ring;
+	int fd;
 
-	if (do_uring_pending(dir, 1, err, sizeof(err)) < 0)
+	if (uring_pending_open(dir, &ring, &fd, err, errlen) < 0)
+		return -1;
+	if (uring_pending_submit(&ring, fd, err, errlen) < 0)
+		return -1;
+	if (close(fd) < 0) {
+		snprintf(err, errlen, "close fifo: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * uring-pending: the read is submitted by a short-lived helper process that
+ * shares the child's ring (pre-fork style: the process that owns the ring is
+ * not the one that issued the request) and has exited and been reaped before
+ * the child exits with the ring still open. When the parent umounts, the
+ * child and the helper are both gone; only the kernel's deferred release
+ * still holds the FIFO file.
+ *
+ * Why not simply "child submits, closes the fd, exits"? Exit cancels a
+ * pending request on a plain fd by running the cancellation as task_work of
+ * the request's owner task. If that task is the exiting child itself, the
+ * task_work (and the final fput) runs in the child's exit_task_work, before
+ * the parent's wait returns:
+ *  - 5.10 (Debian's 5.10.2xx carries the 5.15 io_uring) and 6.1:
+ *    io_uring_release -> io_ring_ctx_wait_and_kill -> io_poll_remove_all()
+ *    in the closing (exiting) task; measured 0% EBUSY under QEMU, even with
+ *    512 pending reads or with io_uring_queue_exit before exit.
+ *  - 6.12 and later: wait_and_kill only queues io_ring_exit_work, which
+ *    cancels from a kworker; whether the child is still before
+ *    exit_task_work is a race (io_uring_queue_exit before exit makes it
+ *    worse: the child is alive and runs the cancellation itself).
+ * When the owner task has already passed exit_task_work, task_work_add()
+ * fails and io_uring hands the request to ctx->fallback_work (a kworker,
+ * one jiffy later); its fput() from a kworker goes to delayed_fput_list
+ * (another jiffy), so the mount reference outlives the child on every
+ * kernel. waitpid() on the helper guarantees it is past exit_task_work
+ * (a zombie); pthread_join() does not (it returns at CLONE_CHILD_CLEARTID,
+ * in exit_mm), which is why uring-pending-thread is racy on 5.10 and 6.1.
+ */
+static void child_uring_pending(const char *dir, int pipe_fd)
+{
+	static struct io_uring ring;
+	char err[512];
+	pid_t helper;
+	int fd, st;
+
+	if (uring_pending_open(dir, &ring, &fd, err, sizeof(err)) < 0)
 		child_fail("%s", err);
+	helper = fork();
+	if (helper < 0)
+		child_fail("fork helper: %s", strerror(errno));
+	if (helper == 0) {
+		if (uring_pending_submit(&ring, fd, err, sizeof(err)) < 0)
+			child_fail("helper: %s", err);
+		/* exit with the read pending; our copies of the fds go away */
+		_exit(0);
+	}
+	/* The helper submitted the request: it is the pin's origin. */
+	int helper_pid = (int)helper;
+	if (write(pipe_fd, &helper_pid, sizeof(helper_pid)) != (ssize_t)sizeof(helper_pid))
+		child_fail("write helper pid to pipe: %s", strerror(errno));
+	while (waitpid(helper, &st, 0) < 0) {
+		if (errno != EINTR)
+			child_fail("waitpid helper: %s", strerror(errno));
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		child_fail("helper %d failed (status 0x%x)", (int)helper, st);
+	if (close(fd) < 0)
+		child_fail("close fifo: %s", strerror(errno));
+	/* Exit with the ring open: exit_files drops the last ring reference and
+	 * starts the teardown; the request's owner (the helper) is gone. */
 	_exit(0);
 }
 
 struct thread_arg {
 	const char *dir;
 	int pipe_fd;
+	int tid;
 	int failed;
 	char err[512];
 };
@@ -353,12 +435,13 @@ static void *pending_thread(void *p)
 	struct thread_arg *a = p;
 	int tid = (int)my_gettid();
 
+	a->tid = tid;
 	if (write(a->pipe_fd, &tid, sizeof(tid)) != (ssize_t)sizeof(tid)) {
 		snprintf(a->err, sizeof(a->err), "write tid to pipe: %s", strerror(errno));
 		a->failed = 1;
 		return NULL;
 	}
-	if (do_uring_pending(a->dir, 0, a->err, sizeof(a->err)) < 0)
+	if (do_uring_pending(a->dir, a->err, sizeof(a->err)) < 0)
 		a->failed = 1;
 	pthread_exit(NULL);
 }
@@ -377,6 +460,11 @@ static void child_uring_pending_thread(const char *dir, int pipe_fd)
 		child_fail("pthread_join: %s", strerror(ret));
 	if (a.failed)
 		child_fail("thread: %s", a.err);
+	/* pthread_join returns when the thread clears its tid in exit_mm, before
+	 * it has run its own task work; wait until it is really gone, so the
+	 * cancellation cannot run in it. */
+	for (int i = 0; i < 2000 && syscall(SYS_tgkill, getpid(), a.tid, 0) == 0; i++)
+		usleep(500);
 	/* The thread that owns the ring's requests is gone; now the process. */
 	_exit(0);
 }
@@ -446,7 +534,7 @@ static void child_main(enum scenario sc, const char *dir, int pipe_fd)
 
 	switch (sc) {
 	case SC_URING_REGISTERED: child_uring_registered(dir); break;
-	case SC_URING_PENDING: child_uring_pending(dir); break;
+	case SC_URING_PENDING: child_uring_pending(dir, pipe_fd); break;
 	case SC_URING_PENDING_THREAD: child_uring_pending_thread(dir, pipe_fd); break;
 	case SC_AIO_DIRECT: child_aio_direct(dir); break;
 	case SC_PLAIN_EXIT: child_plain_exit(dir); break;
@@ -772,22 +860,37 @@ static int prepare_aio_file(const char *dir)
 	return 0;
 }
 
+/* --dir: mount exactly here (created if missing), so a caller knows the path
+ * in advance. */
+static const char *fixed_dir;
+
 static int attempt_setup(enum scenario sc, const char *base, const char *image,
 			 struct attempt_ctx *a)
 {
 	memset(a, 0, sizeof(*a));
 	a->loop.fd = -1;
 
-	if ((size_t)snprintf(a->dir, sizeof(a->dir), "%s/fputrace-repro.XXXXXX", base) >=
-	    sizeof(a->dir)) {
-		setup_error("--base path too long");
-		return -1;
+	if (fixed_dir) {
+		if ((size_t)snprintf(a->dir, sizeof(a->dir), "%s", fixed_dir) >= sizeof(a->dir)) {
+			setup_error("--dir path too long");
+			return -1;
+		}
+		if (mkdir(a->dir, 0700) < 0 && errno != EEXIST) {
+			setup_error("mkdir %s: %s", a->dir, strerror(errno));
+			return -1;
+		}
+	} else {
+		if ((size_t)snprintf(a->dir, sizeof(a->dir), "%s/fputrace-repro.XXXXXX", base) >=
+		    sizeof(a->dir)) {
+			setup_error("--base path too long");
+			return -1;
+		}
+		if (!mkdtemp(a->dir)) {
+			setup_error("mkdtemp %s: %s", a->dir, strerror(errno));
+			return -1;
+		}
+		a->dir_created = true;
 	}
-	if (!mkdtemp(a->dir)) {
-		setup_error("mkdtemp %s: %s", a->dir, strerror(errno));
-		return -1;
-	}
-	a->dir_created = true;
 
 	if (sc == SC_AIO_DIRECT) {
 		if (loop_attach(image, base, &a->loop) < 0)
@@ -865,6 +968,8 @@ static void usage(FILE *f)
 		"  --base DIR      where to create the mount directories (default /tmp)\n"
 		"  --attempts N    number of attempts (default 1)\n"
 		"  --until-busy    stop after the first attempt whose umount got EBUSY\n"
+		"  --keep-mounted  do not unmount: leave the mount (and its directory) to the caller\n"
+		"  --dir DIR       mount at DIR (created if missing) instead of a new directory under --base\n"
 		"  --image FILE    ext4 image for aio-direct (default: make a 64 MiB one in /tmp\n"
 		"                  with mkfs.ext4 -q -F; it is removed at exit)\n"
 		"\n"
@@ -917,6 +1022,7 @@ int main(int argc, char **argv)
 	char made_image[PATH_MAX] = "";
 	long attempts = 1, attempt;
 	bool until_busy = false;
+	bool keep_mounted = false;
 	struct sigaction sa;
 	enum scenario sc;
 	int i, sci, rc = 0;
@@ -940,7 +1046,7 @@ int main(int argc, char **argv)
 		const char *opt = argv[i];
 		const char *val = NULL;
 		bool takes_val = !strcmp(opt, "--base") || !strcmp(opt, "--attempts") ||
-				 !strcmp(opt, "--image");
+				 !strcmp(opt, "--image") || !strcmp(opt, "--dir");
 
 		if (takes_val) {
 			if (i + 1 >= argc) {
@@ -951,6 +1057,8 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(opt, "--base")) {
 			base = val;
+		} else if (!strcmp(opt, "--dir")) {
+			fixed_dir = val;
 		} else if (!strcmp(opt, "--image")) {
 			image = val;
 		} else if (!strcmp(opt, "--attempts")) {
@@ -964,6 +1072,8 @@ int main(int argc, char **argv)
 			}
 		} else if (!strcmp(opt, "--until-busy")) {
 			until_busy = true;
+		} else if (!strcmp(opt, "--keep-mounted")) {
+			keep_mounted = true;
 		} else if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
 			usage(stdout);
 			return 0;
@@ -1041,9 +1151,16 @@ int main(int argc, char **argv)
 				break;
 			}
 		}
-		uerr = umount2(a.dir, 0) == 0 ? 0 : errno;
-		if (uerr == 0)
+		if (keep_mounted) {
+			/* Leave the unmount to the caller (fputrace umount). */
+			uerr = -1;
 			a.mounted = false;
+			a.dir_created = false;
+		} else {
+			uerr = umount2(a.dir, 0) == 0 ? 0 : errno;
+			if (uerr == 0)
+				a.mounted = false;
+		}
 
 		/* Everything else happens after the umount. */
 		if (read(pfd[0], &tid, sizeof(tid)) != (ssize_t)sizeof(tid))
@@ -1061,11 +1178,14 @@ int main(int argc, char **argv)
 		child_ok = child_status == 0;
 
 		json_escape(dir_json, sizeof(dir_json), a.dir);
+		/* origin_tgid: the process a correct attribution names. For
+		 * uring-pending that is the child's helper that submitted. */
 		printf("{\"scenario\":\"%s\",\"attempt\":%ld,\"child_tgid\":%d,"
-		       "\"child_thread_tid\":%d,\"mount\":\"%s\",\"umount_errno\":%d,"
+		       "\"child_thread_tid\":%d,\"origin_tgid\":%d,\"mount\":\"%s\",\"umount_errno\":%d,"
 		       "\"umount\":\"%s\",\"child_status\":%d}\n",
 		       scenario_names[sc], attempt, (int)pid,
-		       sc == SC_URING_PENDING_THREAD ? tid : 0, dir_json, uerr, errno_name(uerr),
+		       sc == SC_URING_PENDING_THREAD ? tid : 0,
+		       sc == SC_URING_PENDING && tid > 0 ? tid : (int)pid, dir_json, uerr, errno_name(uerr),
 		       child_status);
 		fflush(stdout);
 
@@ -1094,7 +1214,7 @@ int main(int argc, char **argv)
 					    a.dir, CLEANUP_LIMIT_MS);
 				rc = 1;
 			}
-		} else if (uerr != 0) {
+		} else if (uerr > 0) {
 			setup_error("attempt %ld: umount %s: %s", attempt, a.dir, strerror(uerr));
 			rc = 1;
 		}

@@ -1,0 +1,159 @@
+// fputrace umount: unmount once the deferred releases on the mount are done.
+//
+// Instead of sleeping in a retry loop, it retries when the probes report that
+// something that can release a mount reference happened: a delayed_fput run or
+// a ring's exit work ended, a tracked file was released, a process exited, a
+// request completed. A slow heartbeat retry covers releases no probe can see
+// (task work on the tracepoint backend).
+#include <fmt/format.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "cli.hpp"
+#include "command.hpp"
+#include "diagnose.hpp"
+#include "fputrace/findings_out.hpp"
+#include "fputrace/model.hpp"
+#include "loader.hpp"
+
+namespace fputrace {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kHeartbeat = std::chrono::milliseconds(500);
+
+bool may_release(EventType t) {
+  switch (t) {
+    case EventType::DelayedRunEnd:
+    case EventType::RingExitEnd:
+    case EventType::Released:
+    case EventType::TaskExit:
+    case EventType::UringDone:
+    case EventType::AioDone:
+      return true;
+    default:
+      return false;
+  }
+}
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+struct Attempt {
+  bool done = false;
+  int err = 0;
+};
+
+Attempt try_umount(const std::string& path, int flags) {
+  if (::umount2(path.c_str(), flags) == 0) return {true, 0};
+  return {false, errno};
+}
+
+void report_success(const UmountOptions& o, double waited_ms, size_t releases, int attempts) {
+  if (o.json) {
+    fmt::print("{}\n", nlohmann::json{{"event", "unmounted"},
+                                      {"mount", o.path},
+                                      {"waited_ms", waited_ms},
+                                      {"releases_seen", releases},
+                                      {"attempts", attempts}}
+                           .dump());
+    return;
+  }
+  if (attempts == 1)
+    fmt::print("unmounted {} at the first attempt\n", o.path);
+  else
+    fmt::print("unmounted {} after waiting {:.1f} ms ({} attempts, {} release event(s) seen)\n", o.path, waited_ms,
+               attempts, releases);
+}
+
+int report_timeout(const UmountOptions& o, Model& model, const MountInfo& mount, double waited_ms) {
+  Finding busy;
+  busy.kind = Finding::Kind::UmountBusy;
+  busy.mount = MountRef{mount.id, mount.path};
+  busy.pins = model.pins_on(mount.id);
+  busy.verdict = busy.pins.empty() ? "unknown" : "deferred_release";
+  busy.actor = Task{static_cast<uint32_t>(::getpid()), static_cast<uint32_t>(::getpid()), 0, "fputrace"};
+  add_live_causes(busy, static_cast<uint32_t>(::getpid()));
+  if (o.json) {
+    nlohmann::json j = finding_to_json(busy);
+    j["event"] = "umount_timeout";
+    j["waited_ms"] = waited_ms;
+    fmt::print("{}\n", j.dump());
+  } else {
+    fmt::print("timed out after {:.1f} s: {} is still busy; nothing was unmounted\n", waited_ms / 1000.0, o.path);
+    fmt::print("{}", busy.live_text.empty() ? finding_to_text(busy) : busy.live_text + "\n");
+  }
+  return 2;
+}
+
+}  // namespace
+
+int run_umount(const UmountOptions& o) {
+  std::string error;
+  if (!preflight(error)) return complain(error), 1;
+  ProcMounts mounts;
+  // With a COMMAND the mount may not exist yet: trace every mount until it ran.
+  std::optional<MountInfo> mount;
+  if (o.command.empty()) {
+    mount = resolve_mount_point(o.path, mounts, error);
+    if (!mount) return complain(error), 1;
+  }
+  int flags = (o.force ? MNT_FORCE : 0) | (o.lazy ? MNT_DETACH : 0);
+
+  Model model(mounts);
+  size_t releases = 0;
+  bool release_seen = false;
+  TraceOptions topts{o.backend, {}};
+  if (mount) topts.mount_ids = {mount->id};
+  auto tracer = start_tracer(
+      topts,
+      [&](const Event& e) {
+        model.apply(e);
+        if (may_release(e.type)) {
+          release_seen = true;
+          ++releases;
+        }
+      },
+      error);
+  if (!tracer) return complain(error), 1;
+
+  if (!o.command.empty()) {
+    auto cmd = Command::prepare(o.command, error);
+    if (!cmd || !cmd->start(error)) return complain(error), 1;
+    while (!cmd->finished()) tracer->poll(50);
+    mount = resolve_mount_point(o.path, mounts, error);
+    if (!mount) return complain(error), 1;
+  }
+  releases = 0;
+
+  auto t0 = Clock::now();
+  auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.timeout_s));
+  int attempts = 1;
+  Attempt a = try_umount(mount->path, flags);
+  auto last_try = Clock::now();
+  while (!a.done && a.err == EBUSY && Clock::now() < deadline) {
+    release_seen = false;
+    tracer->poll(20);
+    if (!release_seen && Clock::now() - last_try < kHeartbeat) continue;
+    ++attempts;
+    a = try_umount(mount->path, flags);
+    last_try = Clock::now();
+  }
+  double waited = ms_since(t0);
+  if (a.done) {
+    report_success(o, waited, releases, attempts);
+    return 0;
+  }
+  if (a.err != EBUSY) return complain(fmt::format("umount {}: {}", o.path, std::strerror(a.err))), 1;
+  tracer->poll(0);
+  return report_timeout(o, model, *mount, waited);
+}
+
+}  // namespace fputrace

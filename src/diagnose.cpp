@@ -1,0 +1,35 @@
+#include "diagnose.hpp"
+
+#include <fmt/format.h>
+
+#include "fputrace/findings_out.hpp"
+#include "fputrace/holders.hpp"
+
+namespace fputrace {
+
+std::vector<std::string> pin_lines(const std::vector<Pin>& pins, uint64_t now_ns) {
+  std::vector<std::string> lines;
+  for (const Pin& p : pins) {
+    double held_ms = now_ns >= p.since_ns ? static_cast<double>(now_ns - p.since_ns) / 1e6 : 0.0;
+    lines.push_back(fmt::format("{} (ino {}) from {} (pid {}) via {}, held by {} for {:.1f} ms [{}]: {}",
+                                full_path(p.mount, p.file), p.file.ino, p.origin.comm, p.origin.tgid,
+                                to_string(p.source), to_string(p.holder), held_ms, to_string(p.confidence), p.why));
+  }
+  return lines;
+}
+
+void add_live_causes(Finding& busy, uint32_t skip_tgid) {
+  if (busy.mount.path.empty()) return;
+  auto target = find_mount_target(busy.mount.path);
+  // Gone already (the release won the race with us): only the pins speak.
+  if (!target || target->mount.id != busy.mount.id) return;
+  ScanOptions opts;
+  opts.skip_tgid = skip_tgid;
+  LiveCauses causes = find_live_causes(*target, opts);
+  busy.verdict = verdict_for(causes, busy.pins.size());
+  busy.live = live_causes_to_json(causes);
+  busy.live["references"] = references_json(references_explained(causes, busy.pins.size()))["references"];
+  busy.live_text = diagnosis_text(busy.mount, busy.verdict, causes, pin_lines(busy.pins, busy.time_ns));
+}
+
+}  // namespace fputrace

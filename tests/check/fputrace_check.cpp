@@ -14,6 +14,11 @@
 //
 //   fputrace-check doctor DOCTOR.json fentry=0|1 kprobe=0|1 tracepoint=0|1 selected=B
 // compares `fputrace doctor --json` with what the caller found out by itself.
+//
+//   fputrace-check trace REPRO.jsonl TRACE.json
+// checks a Chrome trace from `fputrace record`: traceEvents and metadata, a
+// process track (pid = tgid, "M" process_name) for every attempt's origin,
+// events on it, and async (b/e) or flow (s/f) events linking origin and release.
 // Prints one line, PASS or FAIL with the reason; exit 0 on PASS.
 #include <fmt/format.h>
 
@@ -103,6 +108,32 @@ std::string check_none(const std::vector<Attempt>& attempts, const std::vector<j
   return "";
 }
 
+std::string check_trace(const std::vector<Attempt>& attempts, const json& trace) {
+  if (!trace.contains("traceEvents") || !trace["traceEvents"].is_array()) return "no traceEvents array";
+  const json& meta = trace["metadata"]["fputrace"];
+  if (!meta.is_object() || !meta.contains("backend") || !meta.contains("kernel"))
+    return "metadata.fputrace lacks backend or kernel";
+  std::set<uint32_t> named, with_events;
+  size_t async_b = 0, async_e = 0, flow_s = 0, flow_f = 0;
+  for (const auto& ev : trace["traceEvents"]) {
+    std::string ph = ev.value("ph", "");
+    uint32_t pid = ev.value("pid", 0u);
+    if (ph == "M" && ev.value("name", "") == "process_name") named.insert(pid);
+    if (ph != "M") with_events.insert(pid);
+    async_b += ph == "b";
+    async_e += ph == "e";
+    flow_s += ph == "s";
+    flow_f += ph == "f";
+  }
+  for (const auto& a : attempts) {
+    if (!named.count(a.child)) return fmt::format("no process_name track for origin {}", a.child);
+    if (!with_events.count(a.child)) return fmt::format("no events on the track of origin {}", a.child);
+  }
+  if (async_b == 0 || async_b != async_e) return fmt::format("async events unbalanced: {} b, {} e", async_b, async_e);
+  if (flow_s == 0 || flow_s != flow_f) return fmt::format("flow events missing or unbalanced: {} s, {} f", flow_s, flow_f);
+  return "";
+}
+
 int check_doctor(int argc, char** argv) {
   std::ifstream in(argv[2]);
   json doctor;
@@ -149,6 +180,12 @@ int main(int argc, char** argv) {
   std::string expect = argv[1];
   try {
     auto attempts = attempts_of(read_lines(argv[2]));
+    if (expect == "trace") {
+      std::ifstream in(argv[3]);
+      std::string failure = check_trace(attempts, json::parse(in));
+      fmt::print("{} trace: {}\n", failure.empty() ? "PASS" : "FAIL", failure.empty() ? "valid Chrome trace" : failure);
+      return failure.empty() ? 0 : 1;
+    }
     auto watch = read_lines(argv[3]);
     if (attempts.empty()) throw std::runtime_error("the reproducer reported no attempt");
     std::string failure;
@@ -158,6 +195,8 @@ int main(int argc, char** argv) {
       failure = check_aio(attempts, watch);
     else if (expect == "none")
       failure = check_none(attempts, watch);
+    else if (expect == "trace")
+      failure = "";  // handled below: the file is one JSON object
     else
       throw std::runtime_error("unknown expectation " + expect);
     if (!failure.empty()) {

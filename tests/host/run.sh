@@ -19,6 +19,18 @@ record() {  # record NAME STATUS
   if [[ $2 -eq 0 ]]; then passes=$((passes + 1)); else failures=$((failures + 1)); echo "  ^ $1 failed" >&2; fi
 }
 
+# bad NAME COMMAND...: must fail with exactly one line on stderr.
+bad() {  # bad NAME COMMAND...
+  local name=$1; shift
+  if "$@" >/dev/null 2>"$work/bad.stderr"; then
+    echo "FAIL bad-input $name: exited 0"; record "bad-$name" 1
+  elif [[ $(wc -l <"$work/bad.stderr") -ne 1 ]]; then
+    echo "FAIL bad-input $name: expected one line, got:"; cat "$work/bad.stderr"; record "bad-$name" 1
+  else
+    echo "PASS bad-input $name: $(cat "$work/bad.stderr")"; record "bad-$name" 0
+  fi
+}
+
 run_case() {  # run_case READS BACKEND SCENARIO EXPECT ATTEMPTS
   local reads=$1 backend=$2 scenario=$3 expect=$4 attempts=$5
   local name="$reads.$backend.$scenario" until=()
@@ -65,6 +77,69 @@ else
   record doctor 1
 fi
 
+# Verdicts (issue 4): a live process holding an fd, and a child mount.
+busy_dir=$work/busy
+mkdir -p "$busy_dir" && mount -t tmpfs fputrace-test "$busy_dir" && echo data >"$busy_dir/f"
+sleep 60 <"$busy_dir/f" &
+holder=$!
+sleep 0.3
+"$FPUTRACE" watch --json -o "$work/live.jsonl" -- umount "$busy_dir" 2>/dev/null
+if grep -q '"verdict":"live_holder"' "$work/live.jsonl" && grep -q "\"source\":\"fd\"" "$work/live.jsonl" &&
+   grep -q "\"tgid\":$holder" "$work/live.jsonl"; then
+  echo "PASS verdict live_holder: names pid $holder"; record verdict-live 0
+else
+  echo "FAIL verdict live_holder: $(cat "$work/live.jsonl")"; record verdict-live 1
+fi
+# fputrace umount on a live holder: times out (exit 2), unmounts nothing, names the holder.
+"$FPUTRACE" umount "$busy_dir" --timeout 1 >"$work/umount-live.txt" 2>&1
+st=$?
+if [[ $st -eq 2 ]] && grep -q "$holder" "$work/umount-live.txt" && grep -q "$busy_dir" /proc/mounts; then
+  echo "PASS umount timeout: exit 2, names pid $holder"; record umount-timeout 0
+else
+  echo "FAIL umount timeout: exit $st: $(cat "$work/umount-live.txt")"; record umount-timeout 1
+fi
+kill $holder; wait $holder 2>/dev/null
+mkdir -p "$busy_dir/sub" && mount -t tmpfs fputrace-sub "$busy_dir/sub"
+"$FPUTRACE" watch --json -o "$work/child.jsonl" -- umount "$busy_dir" 2>/dev/null
+if grep -q '"verdict":"child_mounts"' "$work/child.jsonl" && grep -q "\"path\":\"$busy_dir/sub\"" "$work/child.jsonl"; then
+  echo "PASS verdict child_mounts: names $busy_dir/sub"; record verdict-child 0
+else
+  echo "FAIL verdict child_mounts: $(cat "$work/child.jsonl")"; record verdict-child 1
+fi
+umount "$busy_dir/sub" "$busy_dir"
+
+# fputrace umount after the io_uring exit reproducer: its first attempt fails
+# like a plain umount right after the reap, then it waits for the release.
+um_dir=$work/um
+"$FPUTRACE" umount --json "$um_dir" -- "$REPRO" uring-registered --keep-mounted --dir "$um_dir" \
+  >"$work/umount.out" 2>"$work/umount.err"
+st=$?
+if [[ $st -eq 0 ]] && grep -q '"event":"unmounted"' "$work/umount.out" &&
+   grep -qE '"attempts":([2-9]|[1-9][0-9])' "$work/umount.out" && ! grep -q "$um_dir" /proc/mounts; then
+  echo "PASS umount waits: $(grep unmounted "$work/umount.out")"; record umount-wait 0
+else
+  echo "FAIL umount waits: exit $st: $(cat "$work/umount.out" "$work/umount.err")"; record umount-wait 1
+  umount "$um_dir" 2>/dev/null
+fi
+
+# record -> Chrome trace -> report (issue 5), and the HTML page in chromium.
+"$FPUTRACE" record -o "$work/rec.json" -- "$REPRO" uring-registered >"$work/rec.repro" 2>"$work/rec.err"
+echo -n "record: "; "$CHECK" trace "$work/rec.repro" "$work/rec.json"; record record-trace $?
+"$FPUTRACE" report --json "$work/rec.json" >"$work/rec.report.jsonl"
+echo -n "report: "; "$CHECK" uring "$work/rec.repro" "$work/rec.report.jsonl"; record report-json $?
+cp "$work/rec.json" "$(dirname "$FPUTRACE")/sample-trace.json"
+if "$FPUTRACE" report --html "$work/rec.html" "$work/rec.json" && command -v chromium >/dev/null &&
+   timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+     --disable-background-networking --disable-component-update --disable-sync --disable-dev-shm-usage \
+     --user-data-dir="$work/chromium" --dump-dom "file://$work/rec.html" >"$work/rec.dom" 2>/dev/null &&
+   grep -q 'class="umount umount-busy"' "$work/rec.dom" && grep -q 'class="pin-window"' "$work/rec.dom"; then
+  echo "PASS report --html: chromium drew the EBUSY marker and the pin window"; record report-html 0
+else
+  echo "FAIL report --html: chromium missing or the page lacks the timeline"; record report-html 1
+fi
+head -c 100 "$work/rec.json" >"$work/truncated.json"
+bad corrupt-trace "$FPUTRACE" report "$work/truncated.json"
+
 # SIGINT and SIGTERM: detach, drain, flush, exit 0 (the summary line is the flush).
 for sig in INT TERM; do
   "$FPUTRACE" watch --json -o "$work/sig$sig.jsonl" 2>"$work/sig$sig.stderr" &
@@ -81,16 +156,6 @@ for sig in INT TERM; do
 done
 
 # Bad input: one line, non-zero.
-bad() {  # bad NAME COMMAND...
-  local name=$1; shift
-  if "$@" >/dev/null 2>"$work/bad.stderr"; then
-    echo "FAIL bad-input $name: exited 0"; record "bad-$name" 1
-  elif [[ $(wc -l <"$work/bad.stderr") -ne 1 ]]; then
-    echo "FAIL bad-input $name: expected one line, got:"; cat "$work/bad.stderr"; record "bad-$name" 1
-  else
-    echo "PASS bad-input $name: $(cat "$work/bad.stderr")"; record "bad-$name" 0
-  fi
-}
 bad unknown-mount "$FPUTRACE" watch --mount /definitely/not/here -- true
 bad not-a-mountpoint "$FPUTRACE" watch --mount /usr/share -- true
 bad command-cannot-start "$FPUTRACE" watch -o /dev/null -- /nonexistent/command

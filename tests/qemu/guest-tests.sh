@@ -40,6 +40,52 @@ for backend in fentry kprobe tracepoint; do
 done
 head -n 1 /tmp/fentry.uring-registered.err
 
+verdict() {  # verdict NAME FILE PATTERN...: every pattern must be in FILE
+  name=$1 file=$2
+  shift 2
+  for pattern in "$@"; do
+    if ! grep -q "$pattern" "$file"; then
+      echo "FAIL $name: no $pattern in:"; cat "$file"
+      fail=$((fail + 1))
+      return
+    fi
+  done
+  echo "PASS $name"
+  pass=$((pass + 1))
+}
+
+# Issue 4 with fentry: live holder and child mount verdicts, fputrace umount waiting.
+mkdir -p /tmp/busy && mount -t tmpfs t /tmp/busy && echo data >/tmp/busy/f
+sleep 60 </tmp/busy/f &
+holder=$!
+sleep 1
+fputrace watch --json --backend fentry -o /tmp/live.jsonl -- umount /tmp/busy 2>/dev/null
+verdict fentry.verdict-live_holder /tmp/live.jsonl '"verdict":"live_holder"' '"source":"fd"' "\"tgid\":$holder"
+fputrace umount --backend fentry /tmp/busy --timeout 1 >/tmp/umount-live.txt 2>&1
+st=$?
+echo "umount exit status $st" >>/tmp/umount-live.txt
+verdict fentry.umount-timeout /tmp/umount-live.txt "$holder" "umount exit status 2"
+kill $holder
+wait $holder 2>/dev/null
+mkdir -p /tmp/busy/sub && mount -t tmpfs t /tmp/busy/sub
+fputrace watch --json --backend fentry -o /tmp/child.jsonl -- umount /tmp/busy 2>/dev/null
+verdict fentry.verdict-child_mounts /tmp/child.jsonl '"verdict":"child_mounts"' '"path":"/tmp/busy/sub"'
+umount /tmp/busy/sub
+umount /tmp/busy
+fputrace umount --json --backend fentry /tmp/um -- fputrace-repro uring-registered --keep-mounted --dir /tmp/um \
+  >/tmp/umount.out 2>/tmp/umount.err
+verdict fentry.umount-waits /tmp/umount.out '"event":"unmounted"' '"attempts":[2-9]'
+
+# Issue 5 with fentry: record, then report offline.
+fputrace record --backend fentry -o /tmp/rec.json -- fputrace-repro uring-registered >/tmp/rec.repro 2>/dev/null
+result=$(fputrace-check trace /tmp/rec.repro /tmp/rec.json)
+verdict "fentry.record ($result)" /tmp/rec.json '"traceEvents"'
+case $result in PASS*) ;; *) fail=$((fail + 1)); pass=$((pass - 1)) ;; esac
+fputrace report --json /tmp/rec.json >/tmp/rec.report
+result=$(fputrace-check uring /tmp/rec.repro /tmp/rec.report)
+echo "fentry.report: $result"
+case $result in PASS*) pass=$((pass + 1)) ;; *) fail=$((fail + 1)) ;; esac
+
 if fputrace doctor --json >/tmp/doctor.json 2>/tmp/doctor.err; then
   echo "doctor: $(fputrace-check doctor /tmp/doctor.json fentry=1 kprobe=1 tracepoint=1 selected=fentry)" \
     && case $(fputrace-check doctor /tmp/doctor.json fentry=1 kprobe=1 tracepoint=1 selected=fentry) in

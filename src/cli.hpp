@@ -14,8 +14,8 @@ struct WatchOptions {
   std::string output;               // "" = stdout
   std::vector<std::string> mounts;  // --mount PATH...
   std::string backend = "auto";
-  std::vector<std::string> command; // after --
-  std::string events_path;          // also write the raw event log here
+  std::vector<std::string> command;  // after --
+  std::string events_path;           // also write the raw event log here
   // record: write a Chrome trace (or the raw log) to trace_path, findings off.
   std::string trace_path;
   std::string trace_format = "chrome";  // "chrome" or "jsonl"
@@ -46,8 +46,8 @@ int run_busy(const BusyOptions& o);
 struct UmountOptions {
   std::string path;
   double timeout_s = 10;
-  bool force = false;    // MNT_FORCE
-  bool lazy = false;     // MNT_DETACH
+  bool force = false;  // MNT_FORCE
+  bool lazy = false;   // MNT_DETACH
   bool json = false;
   std::string backend = "auto";
   std::vector<std::string> command;  // run first, then unmount

@@ -28,11 +28,16 @@ struct TracepointUse {
   const char* name;
 };
 const TracepointUse kTracepoints[] = {
-    {"syscalls", "sys_enter_io_uring_register"}, {"syscalls", "sys_exit_io_uring_register"},
-    {"io_uring", "io_uring_file_get"},           {"io_uring", "io_uring_complete"},
-    {"workqueue", "workqueue_execute_start"},    {"workqueue", "workqueue_execute_end"},
-    {"syscalls", "sys_enter_io_submit"},         {"sched", "sched_process_exit"},
-    {"syscalls", "sys_enter_umount"},            {"syscalls", "sys_exit_umount"},
+    {"syscalls", "sys_enter_io_uring_register"},
+    {"syscalls", "sys_exit_io_uring_register"},
+    {"io_uring", "io_uring_file_get"},
+    {"io_uring", "io_uring_complete"},
+    {"workqueue", "workqueue_execute_start"},
+    {"workqueue", "workqueue_execute_end"},
+    {"syscalls", "sys_enter_io_submit"},
+    {"sched", "sched_process_exit"},
+    {"syscalls", "sys_enter_umount"},
+    {"syscalls", "sys_exit_umount"},
 };
 
 json collect(std::string& error) {
@@ -58,8 +63,8 @@ json collect(std::string& error) {
   json functions = json::object();
   auto syms = kallsyms_lookup({"fput", "__fput", "task_work_add", "fput_close", "aio_complete_rw", "____fput",
                                "delayed_fput", "io_ring_exit_work"});
-  for (const char* fn : {"fput", "__fput", "task_work_add", "fput_close", "aio_complete_rw", "____fput",
-                         "delayed_fput", "io_ring_exit_work"}) {
+  for (const char* fn : {"fput", "__fput", "task_work_add", "fput_close", "aio_complete_rw", "____fput", "delayed_fput",
+                         "io_ring_exit_work"}) {
     functions[fn] = {{"btf", kernel_has_btf_func(fn)}, {"kallsyms", syms.count(fn) > 0}};
   }
   j["functions"] = functions;
@@ -99,9 +104,11 @@ void print_text(const json& j) {
     fmt::print("  {:<22} {}\n", name, c["available"].get<bool>() ? "yes" : "no: " + c["reason"].get<std::string>());
   fmt::print("functions (BTF / kallsyms):\n");
   for (const auto& [name, f] : j["functions"].items())
-    fmt::print("  {:<18} {} / {}\n", name, f["btf"].get<bool>() ? "yes" : "no", f["kallsyms"].get<bool>() ? "yes" : "no");
+    fmt::print("  {:<18} {} / {}\n", name, f["btf"].get<bool>() ? "yes" : "no",
+               f["kallsyms"].get<bool>() ? "yes" : "no");
   fmt::print("tracepoints:\n");
-  for (const auto& [name, ok] : j["tracepoints"].items()) fmt::print("  {:<40} {}\n", name, ok.get<bool>() ? "yes" : "no");
+  for (const auto& [name, ok] : j["tracepoints"].items())
+    fmt::print("  {:<40} {}\n", name, ok.get<bool>() ? "yes" : "no");
   if (j["selected"].is_null()) {
     fmt::print("selected   none: {}\n", j["error"].get<std::string>());
     return;

@@ -127,7 +127,8 @@ int run_umount(const UmountOptions& o) {
   if (!o.command.empty()) {
     auto cmd = Command::prepare(o.command, error);
     if (!cmd || !cmd->start(error)) return complain(error), 1;
-    while (!cmd->finished()) tracer->poll(50);
+    // Short polls: the first umount attempt should follow the reap at once.
+    while (!cmd->finished()) tracer->poll(5);
     mount = resolve_mount_point(o.path, mounts, error);
     if (!mount) return complain(error), 1;
   }

@@ -2,23 +2,22 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <unistd.h>
-
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
-#include <ctime>
-#include <fstream>
 #include <climits>
 #include <cstring>
+#include <ctime>
+#include <fstream>
 
 #include "cli.hpp"
 #include "command.hpp"
 #include "diagnose.hpp"
 #include "fputrace/event_json.hpp"
-#include "fputrace/timeline.hpp"
 #include "fputrace/model.hpp"
+#include "fputrace/timeline.hpp"
 #include "kernel_features.hpp"
 #include "loader.hpp"
 #include "sink.hpp"
@@ -29,10 +28,12 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-void on_signal(int) { g_stop = true; }
+void on_signal(int) {
+  g_stop = true;
+}
 
 void install_signal_handlers() {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = 0;  // no SA_RESTART: let poll return
@@ -51,13 +52,14 @@ void report_losses(const TraceStats& s, Sink& sink) {
                      {"undecodable", s.undecodable}});
   }
   if (s.ringbuf_drops || s.map_full || s.undecodable || s.fd_scan_truncated)
-    complain(fmt::format("lost data: {} records dropped (ring buffer full), {} items untracked (map full), "
-                         "{} undecodable records, {} fd lists cut short",
-                         s.ringbuf_drops, s.map_full, s.undecodable, s.fd_scan_truncated));
+    complain(
+        fmt::format("lost data: {} records dropped (ring buffer full), {} items untracked (map full), "
+                    "{} undecodable records, {} fd lists cut short",
+                    s.ringbuf_drops, s.map_full, s.undecodable, s.fd_scan_truncated));
 }
 
 std::string kernel_release() {
-  struct utsname u{};
+  struct utsname u {};
   if (::uname(&u) != 0) return "unknown";
   return std::string(u.release) + " " + u.version;
 }
@@ -93,7 +95,9 @@ void drain(Tracer& tracer, int quiet_ms) {
 
 }  // namespace
 
-void complain(const std::string& msg) { fmt::print(stderr, "fputrace: {}\n", msg); }
+void complain(const std::string& msg) {
+  fmt::print(stderr, "fputrace: {}\n", msg);
+}
 
 bool preflight(std::string& error) {
   Capability priv = bpf_privileges();
@@ -186,7 +190,7 @@ int run_watch(const WatchOptions& o) {
   if (cmd && !cmd->start(error)) return complain(error), 1;
   complain("tracing with " + tracer->describe());
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                                          std::chrono::duration<double>(o.duration_s));
+                                                         std::chrono::duration<double>(o.duration_s));
   while (!g_stop) {
     tracer->poll(100);
     if (cmd && cmd->finished()) break;

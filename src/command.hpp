@@ -23,8 +23,8 @@ class Command {
 
  private:
   pid_t pid_ = -1;
-  int go_fd_ = -1;    // parent writes one byte: exec now
-  int err_fd_ = -1;   // child writes errno if exec fails (CLOEXEC: EOF on success)
+  int go_fd_ = -1;   // parent writes one byte: exec now
+  int err_fd_ = -1;  // child writes errno if exec fails (CLOEXEC: EOF on success)
   int status_ = 0;
   bool reaped_ = false;
   std::string name_;

@@ -11,32 +11,51 @@ namespace fputrace {
 
 namespace {
 
-std::string bounded(const char* s, size_t max) { return std::string(s, ::strnlen(s, max)); }
+std::string bounded(const char* s, size_t max) {
+  return std::string(s, ::strnlen(s, max));
+}
 
 std::optional<EventType> type_of(uint32_t raw) {
   switch (raw) {
-    case FT_EV_RING_FILE: return EventType::RingFile;
-    case FT_EV_URING_REQ: return EventType::UringReq;
-    case FT_EV_URING_DONE: return EventType::UringDone;
-    case FT_EV_RING_EXIT: return EventType::RingExit;
-    case FT_EV_RING_EXIT_END: return EventType::RingExitEnd;
-    case FT_EV_AIO_SUBMIT: return EventType::AioSubmit;
-    case FT_EV_AIO_DONE: return EventType::AioDone;
-    case FT_EV_DEFERRED: return EventType::Deferred;
-    case FT_EV_RELEASED: return EventType::Released;
-    case FT_EV_DELAYED_RUN: return EventType::DelayedRun;
-    case FT_EV_DELAYED_RUN_END: return EventType::DelayedRunEnd;
-    case FT_EV_TASK_EXIT: return EventType::TaskExit;
-    case FT_EV_UMOUNT: return EventType::Umount;
-    default: return std::nullopt;
+    case FT_EV_RING_FILE:
+      return EventType::RingFile;
+    case FT_EV_URING_REQ:
+      return EventType::UringReq;
+    case FT_EV_URING_DONE:
+      return EventType::UringDone;
+    case FT_EV_RING_EXIT:
+      return EventType::RingExit;
+    case FT_EV_RING_EXIT_END:
+      return EventType::RingExitEnd;
+    case FT_EV_AIO_SUBMIT:
+      return EventType::AioSubmit;
+    case FT_EV_AIO_DONE:
+      return EventType::AioDone;
+    case FT_EV_DEFERRED:
+      return EventType::Deferred;
+    case FT_EV_RELEASED:
+      return EventType::Released;
+    case FT_EV_DELAYED_RUN:
+      return EventType::DelayedRun;
+    case FT_EV_DELAYED_RUN_END:
+      return EventType::DelayedRunEnd;
+    case FT_EV_TASK_EXIT:
+      return EventType::TaskExit;
+    case FT_EV_UMOUNT:
+      return EventType::Umount;
+    default:
+      return std::nullopt;
   }
 }
 
 Backend backend_of(uint32_t raw) {
   switch (raw) {
-    case FT_BACKEND_FENTRY: return Backend::Fentry;
-    case FT_BACKEND_KPROBE: return Backend::Kprobe;
-    default: return Backend::Tracepoint;
+    case FT_BACKEND_FENTRY:
+      return Backend::Fentry;
+    case FT_BACKEND_KPROBE:
+      return Backend::Kprobe;
+    default:
+      return Backend::Tracepoint;
   }
 }
 

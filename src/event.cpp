@@ -9,10 +9,18 @@ extern "C" {
 
 namespace fputrace {
 
-bool Task::kernel_thread() const { return flags & FT_TASK_KTHREAD; }
-bool Task::exiting() const { return flags & FT_TASK_EXITING; }
-bool Task::io_worker() const { return flags & FT_TASK_IO_WORKER; }
-bool Task::leader() const { return flags & FT_TASK_LEADER; }
+bool Task::kernel_thread() const {
+  return flags & FT_TASK_KTHREAD;
+}
+bool Task::exiting() const {
+  return flags & FT_TASK_EXITING;
+}
+bool Task::io_worker() const {
+  return flags & FT_TASK_IO_WORKER;
+}
+bool Task::leader() const {
+  return flags & FT_TASK_LEADER;
+}
 
 namespace {
 constexpr std::array<std::pair<EventType, std::string_view>, 13> kEventNames{{
@@ -62,6 +70,8 @@ std::optional<Backend> backend_from_string(std::string_view s) {
   return std::nullopt;
 }
 
-bool sees_releases(Backend b) { return b == Backend::Fentry || b == Backend::Kprobe; }
+bool sees_releases(Backend b) {
+  return b == Backend::Fentry || b == Backend::Kprobe;
+}
 
 }  // namespace fputrace

@@ -16,7 +16,9 @@ std::string full_path(const MountRef& mount, const FileRef& file) {
 
 namespace {
 
-json task_json(const Task& t) { return {{"tgid", t.tgid}, {"tid", t.tid}, {"comm", t.comm}}; }
+json task_json(const Task& t) {
+  return {{"tgid", t.tgid}, {"tid", t.tid}, {"comm", t.comm}};
+}
 
 json mount_json(const MountRef& m) {
   json j{{"id", m.id}};

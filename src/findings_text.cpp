@@ -6,9 +6,13 @@ namespace fputrace {
 
 namespace {
 
-std::string ms(uint64_t ns) { return fmt::format("{:.1f} ms", static_cast<double>(ns) / 1e6); }
+std::string ms(uint64_t ns) {
+  return fmt::format("{:.1f} ms", static_cast<double>(ns) / 1e6);
+}
 
-std::string stamp(uint64_t ns) { return fmt::format("{:>14.6f}", static_cast<double>(ns) / 1e9); }
+std::string stamp(uint64_t ns) {
+  return fmt::format("{:>14.6f}", static_cast<double>(ns) / 1e9);
+}
 
 std::string who(const Pin& p) {
   if (!p.origin_known) return fmt::format("no known owner (dropped by {} {})", p.origin.comm, p.origin.tid);
@@ -23,8 +27,8 @@ std::string mount_name(const MountRef& m) {
 
 // "/mnt/x/f (ino 2) from db (pid 7) via io_uring, held by delayed_fput [observed]: why"
 std::string pin_sentence(const Pin& p) {
-  return fmt::format("{} (ino {}) from {} via {}, held by {} [{}]: {}", full_path(p.mount, p.file), p.file.ino,
-                     who(p), to_string(p.source), to_string(p.holder), to_string(p.confidence), p.why);
+  return fmt::format("{} (ino {}) from {} via {}, held by {} [{}]: {}", full_path(p.mount, p.file), p.file.ino, who(p),
+                     to_string(p.source), to_string(p.holder), to_string(p.confidence), p.why);
 }
 
 }  // namespace
@@ -36,7 +40,8 @@ std::string finding_to_text(const Finding& f) {
                                     f.actor.comm, f.actor.tgid);
       if (!f.live_text.empty()) return out + f.live_text + (f.live_text.back() == '\n' ? "" : "\n");
       if (f.pins.empty())
-        return out + fmt::format("{:15}           no deferred release is in flight on it: something live holds it\n", "");
+        return out +
+               fmt::format("{:15}           no deferred release is in flight on it: something live holds it\n", "");
       out += fmt::format("{:15}           held by {} deferred release(s):\n", "", f.pins.size());
       for (const Pin& p : f.pins)
         out += fmt::format("{:15}           - {}, for {}\n", "", pin_sentence(p),

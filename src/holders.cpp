@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -11,7 +12,6 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
-#include <fmt/format.h>
 #include <fstream>
 #include <map>
 #include <set>
@@ -26,7 +26,9 @@ namespace {
 // How a procfs read went: vanished processes are normal, denials are counted.
 enum class Access { Ok, Gone, Denied };
 
-Access classify(int err) { return (err == EACCES || err == EPERM) ? Access::Denied : Access::Gone; }
+Access classify(int err) {
+  return (err == EACCES || err == EPERM) ? Access::Denied : Access::Gone;
+}
 
 Access read_link(const std::string& path, std::string& out) {
   char buf[4096];
@@ -77,10 +79,10 @@ struct MountRow {
   int32_t id = 0;
   int32_t parent = 0;
   uint64_t dev = 0;
-  std::string root;  // the mount's root inside its filesystem
-  std::string path;  // mount point, as the reading process sees it
-  int32_t shared = 0;  // shared:N, 0 if not shared
-  int32_t master = 0;  // master:N, 0 if not a slave
+  std::string root;     // the mount's root inside its filesystem
+  std::string path;     // mount point, as the reading process sees it
+  int32_t shared = 0;   // shared:N, 0 if not shared
+  int32_t master = 0;   // master:N, 0 if not a slave
   uint32_t ns_pid = 0;  // whose table listed it; 0: ours
 };
 
@@ -88,8 +90,8 @@ struct MountRow {
 std::string unescape(const std::string& s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
-    bool octal = s[i] == '\\' && i + 3 < s.size() &&
-                 s.substr(i + 1, 3).find_first_not_of("01234567") == std::string::npos;
+    bool octal =
+        s[i] == '\\' && i + 3 < s.size() && s.substr(i + 1, 3).find_first_not_of("01234567") == std::string::npos;
     if (octal) {
       out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8)));
       i += 3;
@@ -273,7 +275,7 @@ class Scanner {
 
   void scan_all();
 
-  std::vector<LiveHolder> holders;                  // on the target itself
+  std::vector<LiveHolder> holders;                       // on the target itself
   std::map<int32_t, std::vector<LiveHolder>> on_copies;  // by copy mount id
   int unreadable = 0;
 
@@ -398,11 +400,16 @@ const std::string& Scanner::comm(Proc& p) {
 
 std::string_view to_string(HoldKind k) {
   switch (k) {
-    case HoldKind::Fd: return "fd";
-    case HoldKind::Cwd: return "cwd";
-    case HoldKind::Root: return "root";
-    case HoldKind::Exe: return "exe";
-    case HoldKind::Mmap: return "mmap";
+    case HoldKind::Fd:
+      return "fd";
+    case HoldKind::Cwd:
+      return "cwd";
+    case HoldKind::Root:
+      return "root";
+    case HoldKind::Exe:
+      return "exe";
+    case HoldKind::Mmap:
+      return "mmap";
   }
   return "?";
 }
@@ -418,8 +425,7 @@ LiveCauses find_live_causes(const MountTarget& target, const ScanOptions& opts) 
   LiveCauses out;
   MountTable ours;
   merge(ours, read_mount_rows(opts.proc_root + "/self/mountinfo", 0));
-  for (int32_t id : children_of(ours, target.mount.id))
-    out.submounts.push_back(MountRef{id, ours.at(id).path});
+  for (int32_t id : children_of(ours, target.mount.id)) out.submounts.push_back(MountRef{id, ours.at(id).path});
 
   std::vector<CopyOfMount> copies;
   auto self = ours.find(target.mount.id);
@@ -453,11 +459,16 @@ namespace {
 
 std::string why(const LiveHolder& h) {
   switch (h.source) {
-    case HoldKind::Fd: return fmt::format("open as fd {} by a live process", h.fd);
-    case HoldKind::Cwd: return "working directory of a live process";
-    case HoldKind::Root: return "root directory of a live process (chroot or container)";
-    case HoldKind::Exe: return "executable of a live process";
-    case HoldKind::Mmap: return "mapped into a live process's memory";
+    case HoldKind::Fd:
+      return fmt::format("open as fd {} by a live process", h.fd);
+    case HoldKind::Cwd:
+      return "working directory of a live process";
+    case HoldKind::Root:
+      return "root directory of a live process (chroot or container)";
+    case HoldKind::Exe:
+      return "executable of a live process";
+    case HoldKind::Mmap:
+      return "mapped into a live process's memory";
   }
   return "";
 }
@@ -531,11 +542,12 @@ nlohmann::json references_json(int64_t explained, std::optional<int64_t> kernel_
   } else {
     int64_t extra = *kernel_count - kExpected - explained;
     r["unexplained"] = std::max<int64_t>(extra, 0);
-    r["note"] = extra >= 0 ? fmt::format("the kernel counted {} references, {} of them expected", *kernel_count,
-                                         kExpected)
-                           : fmt::format("the kernel counted {} references; fputrace over-counts files shared "
-                                         "between processes",
-                                         *kernel_count);
+    r["note"] = extra >= 0
+                    ? fmt::format("the kernel counted {} references, {} of them expected", *kernel_count, kExpected)
+                    : fmt::format(
+                          "the kernel counted {} references; fputrace over-counts files shared "
+                          "between processes",
+                          *kernel_count);
   }
   return {{"references", r}};
 }
@@ -546,8 +558,12 @@ namespace {
 
 constexpr size_t kMaxLines = 10;
 
-std::string who(const LiveHolder& h) { return fmt::format("{} (pid {})", h.comm, h.tgid); }
-std::string kill(const LiveHolder& h) { return fmt::format("kill PID {} ({})", h.tgid, h.comm); }
+std::string who(const LiveHolder& h) {
+  return fmt::format("{} (pid {})", h.comm, h.tgid);
+}
+std::string kill(const LiveHolder& h) {
+  return fmt::format("kill PID {} ({})", h.tgid, h.comm);
+}
 
 std::string holder_line(const LiveHolder& h) {
   switch (h.source) {
@@ -588,37 +604,41 @@ std::string holders_paragraph(const MountRef& m, const LiveCauses& c) {
 std::string submounts_paragraph(const MountRef& m, const LiveCauses& c) {
   return fmt::format("Submounts: {} has {} mount(s) on top of it; umount them first (or `umount -R {}`):\n",
                      mount_name(m), c.submounts.size(), m.path) +
-         bullet_list(c.submounts, [](const MountRef& s) { return fmt::format("umount the submount {} first.", s.path); });
+         bullet_list(c.submounts,
+                     [](const MountRef& s) { return fmt::format("umount the submount {} first.", s.path); });
 }
 
 std::string propagation_line(const PropagationCause& p) {
   std::string where = p.ns_pid ? fmt::format("in the mount namespace of pid {}", p.ns_pid) : "in this namespace";
-  std::string out = fmt::format("copy {} {} (parent's peer group {}) is held:", mount_name(p.copy), where,
-                                p.peer_group);
+  std::string out =
+      fmt::format("copy {} {} (parent's peer group {}) is held:", mount_name(p.copy), where, p.peer_group);
   for (size_t i = 0; i < p.holders.size() && i < kMaxLines; ++i) out += " " + holder_line(p.holders[i]);
   return out;
 }
 
 std::string propagation_paragraph(const MountRef& m, const LiveCauses& c) {
-  return fmt::format("Propagation: umount of {} also takes down its copies under the parent's peers, and "
-                     "live processes hold some; stop them:\n",
-                     mount_name(m)) +
+  return fmt::format(
+             "Propagation: umount of {} also takes down its copies under the parent's peers, and "
+             "live processes hold some; stop them:\n",
+             mount_name(m)) +
          bullet_list(c.propagation, propagation_line);
 }
 
 std::string deferred_paragraph(const MountRef& m, const std::vector<std::string>& lines) {
-  return fmt::format("Deferred releases: {} file(s) on {} are closed but not yet released by the kernel; wait: the "
-                     "deferred release usually finishes within a few ms; `fputrace umount` waits for it:\n",
-                     lines.size(), mount_name(m)) +
+  return fmt::format(
+             "Deferred releases: {} file(s) on {} are closed but not yet released by the kernel; wait: the "
+             "deferred release usually finishes within a few ms; `fputrace umount` waits for it:\n",
+             lines.size(), mount_name(m)) +
          bullet_list(lines, [](const std::string& l) { return l; });
 }
 
 std::string unknown_paragraph(const MountRef& m) {
-  return fmt::format("Unknown: nothing visible holds {}: no process has a file, directory or mapping on it, no "
-                     "submount, no busy copy, no deferred release in flight. Look for what /proc does not show: a "
-                     "loop device or swap file backed by it, an nfsd export, a kernel user, or a release in flight "
-                     "that started before tracing.\n",
-                     mount_name(m));
+  return fmt::format(
+      "Unknown: nothing visible holds {}: no process has a file, directory or mapping on it, no "
+      "submount, no busy copy, no deferred release in flight. Look for what /proc does not show: a "
+      "loop device or swap file backed by it, an nfsd export, a kernel user, or a release in flight "
+      "that started before tracing.\n",
+      mount_name(m));
 }
 
 }  // namespace
@@ -630,7 +650,8 @@ std::string diagnosis_text(const MountRef& mount, std::string_view verdict, cons
   if (!causes.submounts.empty()) parts.emplace_back("child_mounts", submounts_paragraph(mount, causes));
   if (!causes.holders.empty()) parts.emplace_back("live_holder", holders_paragraph(mount, causes));
   if (!causes.propagation.empty()) parts.emplace_back("propagation", propagation_paragraph(mount, causes));
-  if (!deferred_pin_lines.empty()) parts.emplace_back("deferred_release", deferred_paragraph(mount, deferred_pin_lines));
+  if (!deferred_pin_lines.empty())
+    parts.emplace_back("deferred_release", deferred_paragraph(mount, deferred_pin_lines));
   if (parts.empty() || verdict == "unknown") parts.emplace_back("unknown", unknown_paragraph(mount));
   std::stable_partition(parts.begin(), parts.end(), [&](const auto& p) { return p.first == verdict; });
 

@@ -16,12 +16,23 @@ std::string html_escape(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -63,7 +74,9 @@ class Scale {
   double t0_ = 0, span_ = 1, margin_ = 0;
 };
 
-std::string esc(std::string_view s) { return html_escape(s); }
+std::string esc(std::string_view s) {
+  return html_escape(s);
+}
 std::string ms_since(const Timeline& tl, uint64_t ns) {
   return fmt::format("+{:.3f} ms", (static_cast<double>(ns) - static_cast<double>(tl.start_ns)) / 1e6);
 }
@@ -71,8 +84,12 @@ std::string label(const Task& t) {
   if (t.tid == t.tgid) return fmt::format("{} ({})", t.comm, t.tgid);
   return fmt::format("{} ({}/{})", t.comm, t.tgid, t.tid);
 }
-std::string who(const Task& t) { return fmt::format("{} (pid {}, tid {})", t.comm, t.tgid, t.tid); }
-bool is_kernel(const Task& t) { return t.kernel_thread(); }
+std::string who(const Task& t) {
+  return fmt::format("{} (pid {}, tid {})", t.comm, t.tgid, t.tid);
+}
+bool is_kernel(const Task& t) {
+  return t.kernel_thread();
+}
 
 // User tasks first (the story starts there), then kernel threads; each in
 // order of first appearance.
@@ -105,8 +122,8 @@ const Row* row_of(const std::vector<Row>& rows, const Task& t) {
 // ---- SVG pieces ----
 
 std::string rect(double x0, double x1, double y, double h, const std::string& cls) {
-  return fmt::format("<rect class=\"{}\" x=\"{:.2f}\" y=\"{:.2f}\" width=\"{:.2f}\" height=\"{:.2f}\" rx=\"2\"/>",
-                     cls, x0, y, std::max(x1 - x0, 2.0), h);
+  return fmt::format("<rect class=\"{}\" x=\"{:.2f}\" y=\"{:.2f}\" width=\"{:.2f}\" height=\"{:.2f}\" rx=\"2\"/>", cls,
+                     x0, y, std::max(x1 - x0, 2.0), h);
 }
 
 std::string axis(const Timeline& tl, const Scale& sc, double height) {
@@ -120,8 +137,8 @@ std::string axis(const Timeline& tl, const Scale& sc, double height) {
     double x = sc.x(tl.start_ns + static_cast<uint64_t>(t));
     out += fmt::format("<line class=\"tick\" x1=\"{0:.2f}\" x2=\"{0:.2f}\" y1=\"{1}\" y2=\"{2:.2f}\"/>", x, kAxisH - 6,
                        height);
-    out += fmt::format("<text class=\"tick-label\" x=\"{:.2f}\" y=\"{}\">+{:.{}f} ms</text>", x, kAxisH - 10,
-                       t / 1e6, decimals);
+    out += fmt::format("<text class=\"tick-label\" x=\"{:.2f}\" y=\"{}\">+{:.{}f} ms</text>", x, kAxisH - 10, t / 1e6,
+                       decimals);
   }
   return out + "</g>\n";
 }
@@ -145,10 +162,12 @@ std::string request_bars(const Timeline& tl, const Scale& sc, const Row& row) {
   std::string out;
   for (const RequestSpan& r : tl.requests) {
     if (r.submitter.tgid != row.task.tgid || r.submitter.tid != row.task.tid) continue;
-    std::string done = r.completer ? fmt::format("completed by {} ret {}", who(*r.completer), r.ret) : "never completed";
-    out += fmt::format("<g class=\"request {}\" data-req=\"{:#x}\"><title>{} {} req {:#x} user_data {} {} .. {}, {}</title>",
-                       r.aio ? "aio" : "uring", r.req, r.aio ? "aio" : "io_uring", esc(r.path), r.req, r.user_data,
-                       ms_since(tl, r.start_ns), ms_since(tl, r.end_ns), esc(done));
+    std::string done =
+        r.completer ? fmt::format("completed by {} ret {}", who(*r.completer), r.ret) : "never completed";
+    out += fmt::format(
+        "<g class=\"request {}\" data-req=\"{:#x}\"><title>{} {} req {:#x} user_data {} {} .. {}, {}</title>",
+        r.aio ? "aio" : "uring", r.req, r.aio ? "aio" : "io_uring", esc(r.path), r.req, r.user_data,
+        ms_since(tl, r.start_ns), ms_since(tl, r.end_ns), esc(done));
     out += rect(sc.x(r.start_ns), sc.x(r.end_ns), row.y + 9, kRowH - 18, "bar") + "</g>";
   }
   return out;
@@ -156,9 +175,9 @@ std::string request_bars(const Timeline& tl, const Scale& sc, const Row& row) {
 
 std::string pin_title(const Timeline& tl, const PinWindow& w) {
   const Pin& p = w.pin;
-  std::string title = fmt::format("{} ino {}: {} via {} [{}] {}; deferred {}", full_path(p.mount, p.file), p.file.ino,
-                                  who(p.origin), to_string(p.source), to_string(p.confidence), p.why,
-                                  ms_since(tl, w.start_ns));
+  std::string title =
+      fmt::format("{} ino {}: {} via {} [{}] {}; deferred {}", full_path(p.mount, p.file), p.file.ino, who(p.origin),
+                  to_string(p.source), to_string(p.confidence), p.why, ms_since(tl, w.start_ns));
   if (w.released)
     title += fmt::format(", released {} by {} [{}]", ms_since(tl, w.end_ns), who(w.released->actor),
                          to_string(w.released->release_confidence));
@@ -173,10 +192,11 @@ std::string pin_bars(const Timeline& tl, const Scale& sc, const Row& row) {
     size_t i = row.pins[lane];
     const PinWindow& w = tl.pins[i];
     double y = row.y + kRowH + kLaneH * static_cast<double>(lane);
-    out += fmt::format("<g class=\"pin-window\" id=\"pin-{}\" data-ino=\"{}\" data-origin-tgid=\"{}\" data-file=\"{}\" "
-                       "data-released=\"{}\"><title>{}</title>",
-                       i, w.pin.file.ino, w.pin.origin.tgid, esc(full_path(w.pin.mount, w.pin.file)),
-                       w.released ? "true" : "false", esc(pin_title(tl, w)));
+    out += fmt::format(
+        "<g class=\"pin-window\" id=\"pin-{}\" data-ino=\"{}\" data-origin-tgid=\"{}\" data-file=\"{}\" "
+        "data-released=\"{}\"><title>{}</title>",
+        i, w.pin.file.ino, w.pin.origin.tgid, esc(full_path(w.pin.mount, w.pin.file)), w.released ? "true" : "false",
+        esc(pin_title(tl, w)));
     // One segment per holder: the color says who held the mount at the time.
     for (size_t s = 0; s < w.stages.size(); ++s) {
       uint64_t end = s + 1 < w.stages.size() ? w.stages[s + 1].start_ns : w.end_ns;
@@ -199,12 +219,15 @@ std::string umount_marks(const Timeline& tl, const Scale& sc, const Row& row) {
   for (size_t i = 0; i < tl.umounts.size(); ++i) {
     const UmountMark& m = tl.umounts[i];
     if (m.event.task.tgid != row.task.tgid || m.event.task.tid != row.task.tid) continue;
-    std::string result = m.event.ret == 0 ? "ok" : m.event.ret == -EBUSY ? "EBUSY" : fmt::format("errno {}", -m.event.ret);
+    std::string result = m.event.ret == 0        ? "ok"
+                         : m.event.ret == -EBUSY ? "EBUSY"
+                                                 : fmt::format("errno {}", -m.event.ret);
     std::string why = m.busy ? fmt::format(": {} deferred release(s) hold it", m.busy->pins.size()) : "";
     double x = sc.x(m.event.time_ns), cy = row.y + kRowH / 2;
-    out += fmt::format("<g class=\"{}\" id=\"umount-{}\" data-time-ns=\"{}\" data-result=\"{}\"><title>umount {} {} {}{}</title>",
-                       umount_class(m), i, m.event.time_ns, result, esc(m.event.path), result,
-                       ms_since(tl, m.event.time_ns), esc(why));
+    out += fmt::format(
+        "<g class=\"{}\" id=\"umount-{}\" data-time-ns=\"{}\" data-result=\"{}\"><title>umount {} {} {}{}</title>",
+        umount_class(m), i, m.event.time_ns, result, esc(m.event.path), result, ms_since(tl, m.event.time_ns),
+        esc(why));
     out += fmt::format("<path d=\"M{0:.2f},{1:.2f} l6,6 l-6,6 l-6,-6 z\"/></g>", x, cy - 6);
   }
   return out;
@@ -224,7 +247,7 @@ std::string exit_marks(const Timeline& tl, const Scale& sc, const Row& row) {
 
 std::string task_row(const Timeline& tl, const Scale& sc, const Row& r, size_t n) {
   std::string out = fmt::format(
-      "<g class=\"task-row{}\" id=\"row-{}-{}\" data-tgid=\"{}\" data-tid=\"{}\" data-comm=\"{}\">\n", 
+      "<g class=\"task-row{}\" id=\"row-{}-{}\" data-tgid=\"{}\" data-tid=\"{}\" data-comm=\"{}\">\n",
       is_kernel(r.task) ? " kernel" : "", r.task.tgid, r.task.tid, r.task.tgid, r.task.tid, esc(r.task.comm));
   out += fmt::format("<rect class=\"row-bg {}\" x=\"0\" y=\"{:.2f}\" width=\"{}\" height=\"{:.2f}\"/>",
                      n % 2 ? "odd" : "even", r.y, kLabelW + kPlotW + kRightPad, r.height);
@@ -245,9 +268,10 @@ std::string release_arrows(const Timeline& tl, const Scale& sc, const std::vecto
       if (!to) continue;
       double x0 = sc.x(w.pin.since_ns), y0 = r.y + kRowH + kLaneH * static_cast<double>(lane) + kLaneH / 2;
       double x1 = sc.x(w.end_ns), y1 = to->y + kRowH / 2;
-      out += fmt::format("<path class=\"release-arrow\" data-pin=\"pin-{}\" marker-end=\"url(#arrow)\" "
-                         "d=\"M{:.2f},{:.2f} C{:.2f},{:.2f} {:.2f},{:.2f} {:.2f},{:.2f}\"/>\n",
-                         r.pins[lane], x0, y0, (x0 + x1) / 2, y0, (x0 + x1) / 2, y1, x1, y1);
+      out += fmt::format(
+          "<path class=\"release-arrow\" data-pin=\"pin-{}\" marker-end=\"url(#arrow)\" "
+          "d=\"M{:.2f},{:.2f} C{:.2f},{:.2f} {:.2f},{:.2f} {:.2f},{:.2f}\"/>\n",
+          r.pins[lane], x0, y0, (x0 + x1) / 2, y0, (x0 + x1) / 2, y1, x1, y1);
     }
   return out;
 }
@@ -349,11 +373,11 @@ std::string pin_row(const Timeline& tl, const PinWindow& w, size_t i) {
   const Pin& p = w.pin;
   std::string holders;
   for (const auto& s : w.stages) holders += (holders.empty() ? "" : " &#x2192; ") + std::string(to_string(s.holder));
-  std::string released = w.released ? fmt::format("{} by {} [{}], held {:.3f} ms", ms_since(tl, w.end_ns),
-                                                  esc(who(w.released->actor)),
-                                                  to_string(w.released->release_confidence),
-                                                  static_cast<double>(w.released->held_ns) / 1e6)
-                                    : "not in this log";
+  std::string released =
+      w.released
+          ? fmt::format("{} by {} [{}], held {:.3f} ms", ms_since(tl, w.end_ns), esc(who(w.released->actor)),
+                        to_string(w.released->release_confidence), static_cast<double>(w.released->held_ns) / 1e6)
+          : "not in this log";
   return fmt::format(
       "<tr id=\"pin-row-{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
       "<td>{}</td></tr>\n",

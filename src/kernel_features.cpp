@@ -25,7 +25,7 @@ namespace fputrace {
 namespace {
 
 bool exists(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
 }
 
@@ -70,8 +70,12 @@ std::string why_refused(const char* what, int err) {
   }
 }
 
-Capability ok() { return Capability{true, 0, ""}; }
-Capability refused(int err, std::string reason) { return Capability{false, err, std::move(reason)}; }
+Capability ok() {
+  return Capability{true, 0, ""};
+}
+Capability refused(int err, std::string reason) {
+  return Capability{false, err, std::move(reason)};
+}
 
 long perf_event_open(perf_event_attr* attr, int cpu, int group) {
   return ::syscall(__NR_perf_event_open, attr, -1, cpu, group, PERF_FLAG_FD_CLOEXEC);
@@ -88,11 +92,10 @@ Capability attach_via_perf(int prog_fd, perf_event_attr& attr, const char* what)
 
 KernelInfo read_kernel_info() {
   KernelInfo k;
-  struct utsname u{};
+  struct utsname u {};
   if (::uname(&u) == 0) k.release = u.release;
   k.btf = exists("/sys/kernel/btf/vmlinux");
-  if (!exists("/sys/kernel/security/lockdown"))
-    ::mount("securityfs", "/sys/kernel/security", "securityfs", 0, nullptr);
+  if (!exists("/sys/kernel/security/lockdown")) ::mount("securityfs", "/sys/kernel/security", "securityfs", 0, nullptr);
   std::string mode = read_first_line("/sys/kernel/security/lockdown");
   auto open = mode.find('['), close = mode.find(']');
   if (open != std::string::npos && close != std::string::npos && close > open)
@@ -111,8 +114,9 @@ std::string ensure_tracefs(std::string& error) {
   if (!k.tracefs.empty()) return k.tracefs;
   if (::mount("nodev", "/sys/kernel/tracing", "tracefs", 0, nullptr) == 0 && exists("/sys/kernel/tracing/events"))
     return "/sys/kernel/tracing";
-  error = fmt::format("tracefs is not mounted and mounting it failed ({}): run 'mount -t tracefs nodev /sys/kernel/tracing'",
-                      std::strerror(errno));
+  error = fmt::format(
+      "tracefs is not mounted and mounting it failed ({}): run 'mount -t tracefs nodev /sys/kernel/tracing'",
+      std::strerror(errno));
   return "";
 }
 

@@ -17,9 +17,9 @@ struct Capability {
 
 struct KernelInfo {
   std::string release;
-  bool btf = false;          // /sys/kernel/btf/vmlinux
-  std::string lockdown;      // "none", "integrity", "confidentiality", or "unknown"
-  std::string tracefs;       // mount point of tracefs, "" if none
+  bool btf = false;      // /sys/kernel/btf/vmlinux
+  std::string lockdown;  // "none", "integrity", "confidentiality", or "unknown"
+  std::string tracefs;   // mount point of tracefs, "" if none
 };
 
 KernelInfo read_kernel_info();

@@ -48,8 +48,10 @@ std::optional<Backend> choose_for_function(const FunctionTarget& t, const std::s
 
 std::string refusal(const ProbePlan& plan, const std::string& func, const std::string& requested) {
   std::vector<std::string> reasons;
-  if (auto it = plan.fentry_tried.find(func); it != plan.fentry_tried.end()) reasons.push_back("fentry: " + it->second.reason);
-  if (auto it = plan.kprobe_tried.find(func); it != plan.kprobe_tried.end()) reasons.push_back("kprobe: " + it->second.reason);
+  if (auto it = plan.fentry_tried.find(func); it != plan.fentry_tried.end())
+    reasons.push_back("fentry: " + it->second.reason);
+  if (auto it = plan.kprobe_tried.find(func); it != plan.kprobe_tried.end())
+    reasons.push_back("kprobe: " + it->second.reason);
   std::string joined;
   for (const auto& r : reasons) joined += (joined.empty() ? "" : "; ") + r;
   return joined.empty() ? requested + " not tried" : joined;
@@ -80,7 +82,8 @@ std::optional<ProbePlan> plan_probes(const std::string& requested, std::string& 
         skipped.push_back(fmt::format("skipped {} ({}): {}", t.name, t.purpose, refusal(plan, t.name, requested)));
       }
     }
-    if (blocker.empty() && !kread) blocker = "fput probes need bpf_probe_read_kernel, which this kernel withdraws (lockdown)";
+    if (blocker.empty() && !kread)
+      blocker = "fput probes need bpf_probe_read_kernel, which this kernel withdraws (lockdown)";
     if (blocker.empty()) {
       plan.fput_backend = plan.functions.at("fput");
       plan.notices = skipped;
@@ -152,8 +155,10 @@ class SkelTracer : public Tracer {
     configure(opts);
     select_programs(tracefs);
     if (int err = Skel::load(skel_); err) {
-      return fail(error, fmt::format("loading the BPF programs failed ({}); run 'fputrace doctor' to see what this kernel allows",
-                                     std::strerror(-err)));
+      return fail(
+          error,
+          fmt::format("loading the BPF programs failed ({}); run 'fputrace doctor' to see what this kernel allows",
+                      std::strerror(-err)));
     }
     if (!fill_mount_filter(opts, error)) return false;
     if (!attach_all(error)) return false;
@@ -224,8 +229,7 @@ class SkelTracer : public Tracer {
     skel_->rodata->addr_task_work_fput = addr("____fput");
     skel_->rodata->addr_delayed_fput = addr("delayed_fput");
     skel_->rodata->addr_ring_exit_work = addr("io_ring_exit_work");
-    if (!addr("delayed_fput"))
-      attach_notices_.push_back("delayed_fput not in /proc/kallsyms: its runs are not seen");
+    if (!addr("delayed_fput")) attach_notices_.push_back("delayed_fput not in /proc/kallsyms: its runs are not seen");
     if (!addr("io_ring_exit_work"))
       attach_notices_.push_back("io_ring_exit_work not in /proc/kallsyms: ring teardown is not seen");
   }
@@ -338,7 +342,8 @@ std::unique_ptr<Tracer> start_tracer(const TraceOptions& opts, Tracer::Callback 
   tp.backend = "tracepoint";
   auto fallback = plan_probes("tracepoint", error);
   if (!fallback) return nullptr;
-  fallback->notices.push_back(fmt::format("{} probes failed ({}): using tracepoints", to_string(plan->fput_backend), why));
+  fallback->notices.push_back(
+      fmt::format("{} probes failed ({}): using tracepoints", to_string(plan->fput_backend), why));
   return start_with_plan(*fallback, tp, tracefs, std::move(on_event), error);
 }
 

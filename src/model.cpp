@@ -8,21 +8,30 @@ namespace fputrace {
 
 std::string_view to_string(Source s) {
   switch (s) {
-    case Source::IoUring: return "io_uring";
-    case Source::Aio: return "aio";
-    case Source::Exit: return "exit";
-    case Source::Close: return "close";
-    case Source::Other: return "other";
+    case Source::IoUring:
+      return "io_uring";
+    case Source::Aio:
+      return "aio";
+    case Source::Exit:
+      return "exit";
+    case Source::Close:
+      return "close";
+    case Source::Other:
+      return "other";
   }
   return "other";
 }
 
 std::string_view to_string(Holder h) {
   switch (h) {
-    case Holder::IoUring: return "io_uring";
-    case Holder::Aio: return "aio";
-    case Holder::TaskWork: return "task_work";
-    case Holder::DelayedFput: return "delayed_fput";
+    case Holder::IoUring:
+      return "io_uring";
+    case Holder::Aio:
+      return "aio";
+    case Holder::TaskWork:
+      return "task_work";
+    case Holder::DelayedFput:
+      return "delayed_fput";
   }
   return "delayed_fput";
 }
@@ -33,19 +42,32 @@ std::string_view to_string(Confidence c) {
 
 std::vector<Finding> Model::apply(const Event& e) {
   switch (e.type) {
-    case EventType::RingFile: return on_ring_file(e);
-    case EventType::UringReq: return on_uring_req(e);
-    case EventType::UringDone: return on_uring_done(e);
-    case EventType::RingExit: return on_ring_exit(e, false);
-    case EventType::RingExitEnd: return on_ring_exit(e, true);
-    case EventType::AioSubmit: return on_aio_submit(e);
-    case EventType::AioDone: return on_aio_done(e);
-    case EventType::Deferred: return on_deferred(e);
-    case EventType::Released: return on_released(e);
-    case EventType::DelayedRun: return on_delayed_run(e, false);
-    case EventType::DelayedRunEnd: return on_delayed_run(e, true);
-    case EventType::TaskExit: return on_task_exit(e);
-    case EventType::Umount: return on_umount(e);
+    case EventType::RingFile:
+      return on_ring_file(e);
+    case EventType::UringReq:
+      return on_uring_req(e);
+    case EventType::UringDone:
+      return on_uring_done(e);
+    case EventType::RingExit:
+      return on_ring_exit(e, false);
+    case EventType::RingExitEnd:
+      return on_ring_exit(e, true);
+    case EventType::AioSubmit:
+      return on_aio_submit(e);
+    case EventType::AioDone:
+      return on_aio_done(e);
+    case EventType::Deferred:
+      return on_deferred(e);
+    case EventType::Released:
+      return on_released(e);
+    case EventType::DelayedRun:
+      return on_delayed_run(e, false);
+    case EventType::DelayedRunEnd:
+      return on_delayed_run(e, true);
+    case EventType::TaskExit:
+      return on_task_exit(e);
+    case EventType::Umount:
+      return on_umount(e);
   }
   return {};
 }
@@ -100,8 +122,7 @@ std::vector<Finding> Model::on_ring_file(const Event& e) {
 
 std::vector<Finding> Model::on_uring_req(const Event& e) {
   FileState& fs = remember_file(e.file);
-  if (!fs.origin || !fs.origin->registered)
-    fs.origin = Origin{e.task, Source::IoUring, e.ring, false, e.time_ns};
+  if (!fs.origin || !fs.origin->registered) fs.origin = Origin{e.task, Source::IoUring, e.ring, false, e.time_ns};
   fs.pending_uring++;
   if (e.req) requests_[e.req] = Request{e.file.ptr};
   RingState& ring = rings_[e.ring];
@@ -164,8 +185,8 @@ std::vector<Finding> Model::on_ring_exit(const Event& e, bool end) {
     if (!held) continue;
     Holder holder = end ? Holder::DelayedFput : Holder::IoUring;
     std::string why = fmt::format("{} io_uring ring {:#x} torn down by {} ({})",
-                                  fs->second.origin->registered ? "registered with" : "request pending on",
-                                  e.ring, e.task.comm, e.task.tid);
+                                  fs->second.origin->registered ? "registered with" : "request pending on", e.ring,
+                                  e.task.comm, e.task.tid);
     if (auto f = set_pin(e, file, holder, Confidence::Inferred, why)) out.push_back(*f);
   }
   return out;
@@ -277,8 +298,7 @@ std::vector<Finding> Model::on_umount(const Event& e) {
 
 // ---- pins ----
 
-Pin Model::pin_for(const FileState& fs, const Event& e, Holder holder, Confidence confidence,
-                   const std::string& why) {
+Pin Model::pin_for(const FileState& fs, const Event& e, Holder holder, Confidence confidence, const std::string& why) {
   Pin pin;
   pin.file = fs.file;
   pin.mount = name_mount(fs.file.mnt_id);

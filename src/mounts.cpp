@@ -72,7 +72,9 @@ std::optional<MountInfo> StaticMounts::by_path(const std::string& path) {
   return by_id(it->second);
 }
 
-ProcMounts::ProcMounts(std::string mountinfo_path) : source_(std::move(mountinfo_path)) { refresh(); }
+ProcMounts::ProcMounts(std::string mountinfo_path) : source_(std::move(mountinfo_path)) {
+  refresh();
+}
 
 void ProcMounts::refresh() {
   std::ifstream in(source_);

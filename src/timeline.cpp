@@ -21,7 +21,9 @@ using nlohmann::json;
 
 namespace {
 
-std::string hex(uint64_t v) { return fmt::format("{:#x}", v); }
+std::string hex(uint64_t v) {
+  return fmt::format("{:#x}", v);
+}
 
 class Builder {
  public:
@@ -72,23 +74,35 @@ void Builder::on_event(const Event& e) {
   tl_.end_ns = std::max(tl_.end_ns, e.time_ns);
   see(e.task);
   switch (e.type) {
-    case EventType::RingExit: return on_work(e, false);
-    case EventType::RingExitEnd: return on_work(e, true);
-    case EventType::DelayedRun: return on_work(e, false);
-    case EventType::DelayedRunEnd: return on_work(e, true);
-    case EventType::UringReq: return on_request(e, false, false);
-    case EventType::UringDone: return on_request(e, false, true);
-    case EventType::AioSubmit: return on_request(e, true, false);
-    case EventType::AioDone: return on_request(e, true, true);
-    case EventType::Umount: return on_umount(e);
-    case EventType::TaskExit: tl_.exits.push_back(e); return;
-    default: return;
+    case EventType::RingExit:
+      return on_work(e, false);
+    case EventType::RingExitEnd:
+      return on_work(e, true);
+    case EventType::DelayedRun:
+      return on_work(e, false);
+    case EventType::DelayedRunEnd:
+      return on_work(e, true);
+    case EventType::UringReq:
+      return on_request(e, false, false);
+    case EventType::UringDone:
+      return on_request(e, false, true);
+    case EventType::AioSubmit:
+      return on_request(e, true, false);
+    case EventType::AioDone:
+      return on_request(e, true, true);
+    case EventType::Umount:
+      return on_umount(e);
+    case EventType::TaskExit:
+      tl_.exits.push_back(e);
+      return;
+    default:
+      return;
   }
 }
 
 void Builder::on_work(const Event& e, bool end) {
-  EventType kind = (e.type == EventType::RingExit || e.type == EventType::RingExitEnd) ? EventType::RingExit
-                                                                                       : EventType::DelayedRun;
+  EventType kind =
+      (e.type == EventType::RingExit || e.type == EventType::RingExitEnd) ? EventType::RingExit : EventType::DelayedRun;
   auto key = std::make_tuple(kind, e.task.tid, e.ring);
   auto it = open_work_.find(key);
   if (!end) {
@@ -152,8 +166,10 @@ void Builder::on_finding(const Finding& f) {
   for (const Pin& p : f.pins) see(p.origin);
   see(f.actor);
   switch (f.kind) {
-    case Finding::Kind::Deferred: return on_pin_deferred(f);
-    case Finding::Kind::PinReleased: return on_pin_released(f);
+    case Finding::Kind::Deferred:
+      return on_pin_deferred(f);
+    case Finding::Kind::PinReleased:
+      return on_pin_released(f);
     case Finding::Kind::UmountBusy:
       // The model reports EBUSY at the umount event's own time, from its caller.
       for (UmountMark& m : tl_.umounts)
@@ -226,7 +242,9 @@ Timeline build_timeline(const std::vector<LogRecord>& log) {
 namespace {
 
 // Chrome traces count microseconds; ours are nanoseconds of CLOCK_MONOTONIC.
-double us(uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
+double us(uint64_t ns) {
+  return static_cast<double>(ns) / 1000.0;
+}
 
 // Flow events bind to a slice on their thread; an exited origin has none, so
 // each end of a flow gets a tiny slice of its own to bind to.
@@ -236,9 +254,13 @@ json at(const char* ph, const std::string& name, const Task& t, uint64_t ns) {
   return {{"ph", ph}, {"name", name}, {"pid", t.tgid}, {"tid", t.tid}, {"ts", us(ns)}};
 }
 
-json task_args(const Task& t) { return {{"tgid", t.tgid}, {"tid", t.tid}, {"comm", t.comm}}; }
+json task_args(const Task& t) {
+  return {{"tgid", t.tgid}, {"tid", t.tid}, {"comm", t.comm}};
+}
 
-json mount_args(const MountRef& m) { return {{"id", m.id}, {"path", m.path}}; }
+json mount_args(const MountRef& m) {
+  return {{"id", m.id}, {"path", m.path}};
+}
 
 void metadata_events(const Timeline& tl, json& out) {
   // A process is named after its leader when the leader was seen.
@@ -248,7 +270,8 @@ void metadata_events(const Timeline& tl, json& out) {
   for (const auto& [tgid, comm] : process)
     out.push_back({{"ph", "M"}, {"name", "process_name"}, {"pid", tgid}, {"tid", tgid}, {"args", {{"name", comm}}}});
   for (const Task& t : tl.tasks)
-    out.push_back({{"ph", "M"}, {"name", "thread_name"}, {"pid", t.tgid}, {"tid", t.tid}, {"args", {{"name", t.comm}}}});
+    out.push_back(
+        {{"ph", "M"}, {"name", "thread_name"}, {"pid", t.tgid}, {"tid", t.tid}, {"args", {{"name", t.comm}}}});
 }
 
 void work_events(const Timeline& tl, json& out) {
@@ -273,9 +296,14 @@ void request_events(const Timeline& tl, json& out) {
     json b = at("b", name, r.submitter, r.start_ns);
     b["cat"] = r.aio ? "aio" : "io_uring";
     b["id"] = id;
-    b["args"] = {{"req", hex(r.req)}, {"ring", hex(r.ring)},      {"user_data", r.user_data},
-                 {"ino", r.file.ino}, {"file", r.path},            {"mount_id", r.file.mnt_id},
-                 {"file_ptr", hex(r.file.ptr)}, {"submitter", task_args(r.submitter)}};
+    b["args"] = {{"req", hex(r.req)},
+                 {"ring", hex(r.ring)},
+                 {"user_data", r.user_data},
+                 {"ino", r.file.ino},
+                 {"file", r.path},
+                 {"mount_id", r.file.mnt_id},
+                 {"file_ptr", hex(r.file.ptr)},
+                 {"submitter", task_args(r.submitter)}};
     // The end stays on the submitter's track: async pairs match within a process.
     json e = at("e", name, r.submitter, r.end_ns);
     e["cat"] = b["cat"];
@@ -370,8 +398,8 @@ void umount_events(const Timeline& tl, json& out) {
     json e = at("i", "umount " + result, m.event.task, m.event.time_ns);
     e["s"] = "p";
     e["cat"] = "umount";
-    e["args"] = {{"path", m.event.path}, {"result", result}, {"ret", m.event.ret},
-                 {"backend", to_string(m.event.backend)}};
+    e["args"] = {
+        {"path", m.event.path}, {"result", result}, {"ret", m.event.ret}, {"backend", to_string(m.event.backend)}};
     if (m.mount) e["args"]["mount"] = {{"id", m.mount->id}, {"path", m.mount->path}};
     if (m.busy) {
       e["args"]["mount"] = mount_args(m.busy->mount);
@@ -439,7 +467,9 @@ json chrome_trace(const std::vector<LogRecord>& log, const TraceMeta& meta) {
 
 namespace {
 
-[[noreturn]] void bad(const std::string& what) { throw std::invalid_argument(what); }
+[[noreturn]] void bad(const std::string& what) {
+  throw std::invalid_argument(what);
+}
 
 // Mirrors event_json.cpp's reader for one record of the embedded log.
 LogRecord record_from(const json& j) {
@@ -539,6 +569,8 @@ TraceFile read_trace_file(std::istream& in) {
   bad("not an fputrace trace: no metadata.fputrace.events");
 }
 
-std::vector<LogRecord> log_from_trace_file(std::istream& in) { return read_trace_file(in).log; }
+std::vector<LogRecord> log_from_trace_file(std::istream& in) {
+  return read_trace_file(in).log;
+}
 
 }  // namespace fputrace

@@ -21,8 +21,8 @@ enum class EventType {
   Released,     // __fput ran: the mount reference was dropped (observed)
   DelayedRun,   // the delayed_fput work item started
   DelayedRunEnd,
-  TaskExit,     // a thread of a process that owns tracked files exited
-  Umount,       // umount(2) returned
+  TaskExit,  // a thread of a process that owns tracked files exited
+  Umount,    // umount(2) returned
 };
 
 enum class Backend { Tracepoint, Fentry, Kprobe };

@@ -27,8 +27,7 @@ struct MountTarget {
 
 // The mount visible at mount_point (the topmost one when stacked), from
 // proc_root/self/mountinfo; nullopt when nothing is mounted there.
-std::optional<MountTarget> find_mount_target(const std::string& mount_point,
-                                             const std::string& proc_root = "/proc");
+std::optional<MountTarget> find_mount_target(const std::string& mount_point, const std::string& proc_root = "/proc");
 
 // How a live process holds the mount.
 enum class HoldKind { Fd, Cwd, Root, Exe, Mmap };

@@ -45,10 +45,10 @@ struct Pin {
   Source source = Source::Other;
   Holder holder = Holder::DelayedFput;
   Confidence confidence = Confidence::Inferred;
-  uint64_t since_ns = 0;  // when the reference left the origin's context
+  uint64_t since_ns = 0;         // when the reference left the origin's context
   uint64_t holder_since_ns = 0;  // when the current holder took it
-  uint64_t ring = 0;      // io_uring ring or aio context, when relevant
-  std::string why;        // one phrase on how the file got here
+  uint64_t ring = 0;             // io_uring ring or aio context, when relevant
+  std::string why;               // one phrase on how the file got here
 };
 
 struct Finding {
@@ -57,10 +57,10 @@ struct Finding {
   uint64_t time_ns = 0;
   Backend backend = Backend::Tracepoint;
   MountRef mount;
-  std::vector<Pin> pins;  // Deferred / PinReleased: exactly one
-  Task actor;             // umount caller, or the task that released the pin
-  uint64_t held_ns = 0;   // PinReleased: since_ns .. release
-  std::optional<uint64_t> after_busy_ns;  // PinReleased: time since the last EBUSY
+  std::vector<Pin> pins;                                 // Deferred / PinReleased: exactly one
+  Task actor;                                            // umount caller, or the task that released the pin
+  uint64_t held_ns = 0;                                  // PinReleased: since_ns .. release
+  std::optional<uint64_t> after_busy_ns;                 // PinReleased: time since the last EBUSY
   Confidence release_confidence = Confidence::Observed;  // PinReleased
   // UmountBusy: the leading cause ("deferred_release", "live_holder",
   // "child_mounts", "propagation", "unknown"). The model alone sees only
@@ -92,8 +92,8 @@ class Model {
   struct FileState {
     FileRef file;
     std::optional<Origin> origin;
-    int pending_uring = 0;  // io_uring requests that have not completed
-    int pending_aio = 0;    // aio requests that have not completed
+    int pending_uring = 0;         // io_uring requests that have not completed
+    int pending_aio = 0;           // aio requests that have not completed
     bool done_on_kthread = false;  // a request on it completed on a kernel thread
   };
   struct RingState {
@@ -122,10 +122,9 @@ class Model {
   std::optional<MountRef> mount_at(const std::string& path);
   // Creates or updates the pin on a file; returns a Deferred finding when the
   // pin is new or its holder changed.
-  std::optional<Finding> set_pin(const Event& e, uint64_t file, Holder holder,
-                                 Confidence confidence, const std::string& why);
-  Pin pin_for(const FileState& fs, const Event& e, Holder holder, Confidence confidence,
-              const std::string& why);
+  std::optional<Finding> set_pin(const Event& e, uint64_t file, Holder holder, Confidence confidence,
+                                 const std::string& why);
+  Pin pin_for(const FileState& fs, const Event& e, Holder holder, Confidence confidence, const std::string& why);
   Finding release_pin(uint64_t file, const Event& e, Confidence confidence);
   void forget_file(uint64_t file);
 

@@ -60,10 +60,10 @@ struct PinWindow {
     Holder holder = Holder::DelayedFput;
     uint64_t start_ns = 0;
   };
-  Pin pin;                    // as first reported
-  std::vector<Stage> stages;  // holder changes, in order
-  uint64_t start_ns = 0;      // the Deferred finding
-  uint64_t end_ns = 0;        // the release, or the end of the log
+  Pin pin;                          // as first reported
+  std::vector<Stage> stages;        // holder changes, in order
+  uint64_t start_ns = 0;            // the Deferred finding
+  uint64_t end_ns = 0;              // the release, or the end of the log
   std::optional<Finding> released;  // the PinReleased finding
 };
 

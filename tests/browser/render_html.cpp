@@ -24,8 +24,8 @@ int main(int argc, char** argv) {
   }
   try {
     fputrace::TraceFile file = fputrace::read_trace_file(in);
-    std::string out = chrome ? fputrace::chrome_trace(file.log, file.meta).dump() + "\n"
-                             : fputrace::html_report(file.log, file.meta);
+    std::string out =
+        chrome ? fputrace::chrome_trace(file.log, file.meta).dump() + "\n" : fputrace::html_report(file.log, file.meta);
     if (argc - arg == 2) {
       std::ofstream(argv[arg + 1]) << out;
     } else {

@@ -130,7 +130,8 @@ std::string check_trace(const std::vector<Attempt>& attempts, const json& trace)
     if (!with_events.count(a.child)) return fmt::format("no events on the track of origin {}", a.child);
   }
   if (async_b == 0 || async_b != async_e) return fmt::format("async events unbalanced: {} b, {} e", async_b, async_e);
-  if (flow_s == 0 || flow_s != flow_f) return fmt::format("flow events missing or unbalanced: {} s, {} f", flow_s, flow_f);
+  if (flow_s == 0 || flow_s != flow_f)
+    return fmt::format("flow events missing or unbalanced: {} s, {} f", flow_s, flow_f);
   return "";
 }
 

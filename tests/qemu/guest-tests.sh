@@ -25,6 +25,10 @@ run() {  # run BACKEND SCENARIO EXPECT REPRO-ARGS...
     echo "--- events"; cat "/tmp/$name.events"
   else
     pass=$((pass + 1))
+    # The raw event log, for run-suite.sh to keep (unit-test data).
+    echo "FPUTRACE-EVENTS-BEGIN $name"
+    cat "/tmp/$name.repro" "/tmp/$name.events"
+    echo "FPUTRACE-EVENTS-END"
   fi
 }
 

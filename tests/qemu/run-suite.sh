@@ -29,7 +29,16 @@ rc=$?
 set -e
 # The guest prints one line per case; show them with the kernel they ran on.
 echo "== $suite: $(cat "${FPUTRACE_KERNEL_CACHE:-/var/cache/fputrace/kernels}/$suite/release")"
-sed -n '/FPUTRACE-GUEST-BEGIN/,/FPUTRACE-GUEST-END/p' "$log"
+sed -n '/FPUTRACE-GUEST-BEGIN/,/FPUTRACE-GUEST-END/p' "$log" | sed '/FPUTRACE-EVENTS-BEGIN/,/FPUTRACE-EVENTS-END/d'
+# FPUTRACE_QEMU_EVENTS_DIR: keep each passing case's reproducer output and
+# event log as SUITE-BACKEND.SCENARIO.jsonl (how tests/data was captured).
+if [[ -n ${FPUTRACE_QEMU_EVENTS_DIR:-} ]]; then
+  mkdir -p "$FPUTRACE_QEMU_EVENTS_DIR"
+  awk -v dir="$FPUTRACE_QEMU_EVENTS_DIR" -v suite="$suite" '
+    /^FPUTRACE-EVENTS-BEGIN / { out = dir "/" suite "-" $2 ".jsonl"; next }
+    /^FPUTRACE-EVENTS-END/ { close(out); out = ""; next }
+    out != "" && /^\{/ { print > out }' "$log"
+fi
 if [[ $rc -ne 0 ]]; then
   echo "FAIL qemu $suite: guest exit status $rc (log: $log)"
   [[ $rc -ge 124 ]] && tail -n 40 "$log"

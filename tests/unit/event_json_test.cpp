@@ -59,7 +59,8 @@ TEST(EventJson, RejectsMissingField) {
 TEST(EventJson, MountRecordsAreInterleaved) {
   std::istringstream in(
       "{\"type\":\"mount\",\"id\":4,\"path\":\"/x\"}\n"
-      "{\"type\":\"umount\",\"backend\":\"fentry\",\"time_ns\":1,\"task\":{\"tgid\":1,\"tid\":1},\"path\":\"/x\",\"ret\":-16}\n");
+      "{\"type\":\"umount\",\"backend\":\"fentry\",\"time_ns\":1,\"task\":{\"tgid\":1,\"tid\":1},\"path\":\"/"
+      "x\",\"ret\":-16}\n");
   auto log = read_event_log(in);
   ASSERT_EQ(log.size(), 2u);
   EXPECT_EQ(std::get<MountInfo>(log[0]).path, "/x");

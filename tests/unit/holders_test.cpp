@@ -4,6 +4,7 @@
 #include "fputrace/holders.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -13,7 +14,6 @@
 
 #include <cstring>
 #include <filesystem>
-#include <fmt/format.h>
 #include <fstream>
 
 namespace fputrace {
@@ -71,9 +71,10 @@ class FakeProc : public ::testing::Test {
   }
   // The target and its parent, both shared, as this namespace sees them.
   void our_mounts(const std::string& extra = "") {
-    mountinfo(fmt::format("90 1 8:1 / / rw shared:1 - ext4 /dev/sda rw\n"
-                          "100 90 {}:{} / {} rw shared:7 - tmpfs tmpfs rw\n{}",
-                          major(target_.dev), minor(target_.dev), mnt_, extra));
+    mountinfo(
+        fmt::format("90 1 8:1 / / rw shared:1 - ext4 /dev/sda rw\n"
+                    "100 90 {}:{} / {} rw shared:7 - tmpfs tmpfs rw\n{}",
+                    major(target_.dev), minor(target_.dev), mnt_, extra));
   }
   std::string maps_dev() const { return fmt::format("{:02x}:{:02x}", major(target_.dev), minor(target_.dev)); }
 
@@ -159,13 +160,12 @@ TEST_F(FakeProc, LinksUseTheKernelMountIdWhenAvailable) {
 TEST_F(FakeProc, MappedFilesOnTheDeviceUnderTheMountPoint) {
   our_mounts();
   process(300, "app");
-  write(pid_dir(300) + "/maps",
-        fmt::format("55d0a000-55d0b000 r--p 00000000 {0} 4242   {1}/lib.so\n"
-                    "55d0b000-55d0c000 r-xp 00001000 {0} 4242   {1}/lib.so\n"
-                    "55d0c000-55d0d000 rw-p 00000000 00:00 0      [heap]\n"
-                    "55d0d000-55d0e000 r--p 00000000 {0} 99     {2}/other/g\n"
-                    "7ffd0000-7ffd1000 rw-p 00000000 00:00 0\n",
-                    maps_dev(), mnt_, top_));
+  write(pid_dir(300) + "/maps", fmt::format("55d0a000-55d0b000 r--p 00000000 {0} 4242   {1}/lib.so\n"
+                                            "55d0b000-55d0c000 r-xp 00001000 {0} 4242   {1}/lib.so\n"
+                                            "55d0c000-55d0d000 rw-p 00000000 00:00 0      [heap]\n"
+                                            "55d0d000-55d0e000 r--p 00000000 {0} 99     {2}/other/g\n"
+                                            "7ffd0000-7ffd1000 rw-p 00000000 00:00 0\n",
+                                            maps_dev(), mnt_, top_));
   LiveCauses c = find_live_causes(target_, opts_);
   ASSERT_EQ(c.holders.size(), 1u) << "one file, mapped twice; the other mapping is off the mount";
   EXPECT_EQ(c.holders[0].source, HoldKind::Mmap);
@@ -217,9 +217,10 @@ TEST_F(FakeProc, FindsTheTopmostMountAtAPath) {
 }
 
 TEST_F(FakeProc, ChildMounts) {
-  our_mounts(fmt::format("101 100 0:60 / {}/dir rw - tmpfs tmpfs rw\n"
-                         "102 90 0:61 / {}/other rw - tmpfs tmpfs rw\n",
-                         mnt_, top_));
+  our_mounts(
+      fmt::format("101 100 0:60 / {}/dir rw - tmpfs tmpfs rw\n"
+                  "102 90 0:61 / {}/other rw - tmpfs tmpfs rw\n",
+                  mnt_, top_));
   LiveCauses c = find_live_causes(target_, opts_);
   ASSERT_EQ(c.submounts.size(), 1u);
   EXPECT_EQ(c.submounts[0].id, 101);
@@ -269,11 +270,11 @@ TEST_F(FakeProc, PropagationFindsBusyCopiesUnderTheParentsPeersAndSlaves) {
 }
 
 TEST_F(FakeProc, NoPropagationWhenTheParentIsPrivate) {
-  mountinfo(fmt::format("90 1 8:1 / / rw - ext4 /dev/sda rw\n"
-                        "100 90 0:50 / {} rw - tmpfs tmpfs rw\n",
-                        mnt_));
-  mountinfo(fmt::format("300 299 8:1 / / rw - ext4 /dev/sda rw\n301 300 0:50 / {} rw - tmpfs tmpfs rw\n", mnt_),
-            "600");
+  mountinfo(
+      fmt::format("90 1 8:1 / / rw - ext4 /dev/sda rw\n"
+                  "100 90 0:50 / {} rw - tmpfs tmpfs rw\n",
+                  mnt_));
+  mountinfo(fmt::format("300 299 8:1 / / rw - ext4 /dev/sda rw\n301 300 0:50 / {} rw - tmpfs tmpfs rw\n", mnt_), "600");
   process(700, "worker");
   fd(700, 3, "/var/x", "mnt_id:\t301\n");
   EXPECT_TRUE(find_live_causes(target_, opts_).propagation.empty());
@@ -281,7 +282,9 @@ TEST_F(FakeProc, NoPropagationWhenTheParentIsPrivate) {
 
 // ---------------------------------------------------------------- verdicts
 
-LiveHolder holder(HoldKind k = HoldKind::Fd) { return LiveHolder{k, 123, "dbd", "/mnt/x/f", 5, 77}; }
+LiveHolder holder(HoldKind k = HoldKind::Fd) {
+  return LiveHolder{k, 123, "dbd", "/mnt/x/f", 5, 77};
+}
 
 TEST(Verdict, PrecedenceMostCertainFirst) {
   LiveCauses c;
@@ -394,8 +397,7 @@ TEST(RealProc, FindsThisProcessHoldingAFileOnATmpfs) {
 
   ScanOptions skip_me;
   skip_me.skip_tgid = static_cast<uint32_t>(::getpid());
-  EXPECT_EQ(find(find_live_causes(*target, skip_me).holders, HoldKind::Fd, static_cast<uint32_t>(::getpid())),
-            nullptr);
+  EXPECT_EQ(find(find_live_causes(*target, skip_me).holders, HoldKind::Fd, static_cast<uint32_t>(::getpid())), nullptr);
 }
 
 }  // namespace

@@ -17,7 +17,9 @@ inline Task user(uint32_t tgid, uint32_t tid = 0, const std::string& comm = "app
   return Task{tgid, t, t == tgid ? uint32_t{FT_TASK_LEADER} : 0u, comm};
 }
 
-inline Task kworker(uint32_t pid = 77) { return Task{pid, pid, FT_TASK_KTHREAD | FT_TASK_LEADER, "kworker/u8:1"}; }
+inline Task kworker(uint32_t pid = 77) {
+  return Task{pid, pid, FT_TASK_KTHREAD | FT_TASK_LEADER, "kworker/u8:1"};
+}
 
 inline FileRef file(uint64_t ptr, int32_t mnt = 44, const std::string& path = "/data") {
   return FileRef{ptr, 12, 39, mnt, path, false};

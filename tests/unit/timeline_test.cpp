@@ -189,8 +189,7 @@ TEST_P(RecordedTrace, HtmlReportDrawsEveryTask) {
   EXPECT_EQ(html.find("<script src"), std::string::npos);
   EXPECT_EQ(html.find("http://", html.find("</svg>")), std::string::npos);  // only the SVG namespace
   for (const Task& t : build_timeline(log).tasks)
-    EXPECT_NE(html.find(fmt::format("data-tgid=\"{}\" data-tid=\"{}\"", t.tgid, t.tid)), std::string::npos)
-        << t.comm;
+    EXPECT_NE(html.find(fmt::format("data-tgid=\"{}\" data-tid=\"{}\"", t.tgid, t.tid)), std::string::npos) << t.comm;
 }
 
 INSTANTIATE_TEST_SUITE_P(Tracepoint, RecordedTrace, ::testing::ValuesIn(kLogs));

@@ -35,13 +35,7 @@ int run_busy(const BusyOptions& o) {
   auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(o.watch_ms);
   while (std::chrono::steady_clock::now() < until) tracer->poll(20);
 
-  Finding busy;
-  busy.kind = Finding::Kind::UmountBusy;
-  busy.mount = MountRef{mount->id, mount->path};
-  busy.pins = model.pins_on(mount->id);
-  busy.verdict = busy.pins.empty() ? "unknown" : "deferred_release";
-  busy.actor = Task{static_cast<uint32_t>(::getpid()), static_cast<uint32_t>(::getpid()), 0, "fputrace"};
-  add_live_causes(busy, static_cast<uint32_t>(::getpid()));
+  Finding busy = busy_now(model, MountRef{mount->id, mount->path});
 
   if (o.json) {
     nlohmann::json j = finding_to_json(busy);

@@ -9,9 +9,11 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "cli.hpp"
 #include "command.hpp"
@@ -74,13 +76,7 @@ void report_success(const UmountOptions& o, double waited_ms, size_t releases, i
 }
 
 int report_timeout(const UmountOptions& o, Model& model, const MountInfo& mount, double waited_ms) {
-  Finding busy;
-  busy.kind = Finding::Kind::UmountBusy;
-  busy.mount = MountRef{mount.id, mount.path};
-  busy.pins = model.pins_on(mount.id);
-  busy.verdict = busy.pins.empty() ? "unknown" : "deferred_release";
-  busy.actor = Task{static_cast<uint32_t>(::getpid()), static_cast<uint32_t>(::getpid()), 0, "fputrace"};
-  add_live_causes(busy, static_cast<uint32_t>(::getpid()));
+  Finding busy = busy_now(model, MountRef{mount.id, mount.path});
   if (o.json) {
     nlohmann::json j = finding_to_json(busy);
     j["event"] = "umount_timeout";
@@ -124,20 +120,32 @@ int run_umount(const UmountOptions& o) {
       error);
   if (!tracer) return complain(error), 1;
 
+  // With a COMMAND, a thread reaps it and tries the first umount at once,
+  // exactly like a script that unmounts right after its daemon exits.
+  Attempt a;
+  Clock::time_point t0;
   if (!o.command.empty()) {
     auto cmd = Command::prepare(o.command, error);
     if (!cmd || !cmd->start(error)) return complain(error), 1;
-    // Short polls: the first umount attempt should follow the reap at once.
-    while (!cmd->finished()) tracer->poll(5);
+    std::atomic<bool> first_done{false};
+    std::thread reaper([&] {
+      cmd->wait();
+      t0 = Clock::now();
+      a = try_umount(o.path, flags);
+      first_done = true;
+    });
+    while (!first_done) tracer->poll(5);
+    reaper.join();
     mount = resolve_mount_point(o.path, mounts, error);
-    if (!mount) return complain(error), 1;
+    if (!mount && !a.done) return complain(error), 1;
+  } else {
+    t0 = Clock::now();
+    a = try_umount(mount->path, flags);
   }
   releases = 0;
 
-  auto t0 = Clock::now();
   auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.timeout_s));
   int attempts = 1;
-  Attempt a = try_umount(mount->path, flags);
   auto last_try = Clock::now();
   while (!a.done && a.err == EBUSY && Clock::now() < deadline) {
     release_seen = false;

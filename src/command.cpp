@@ -70,6 +70,15 @@ bool Command::start(std::string& error) {
   return true;
 }
 
+void Command::wait() {
+  if (reaped_) return;
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  reaped_ = true;
+  status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 bool Command::finished() {
   if (reaped_) return true;
   int status = 0;

@@ -18,6 +18,8 @@ class Command {
   bool start(std::string& error);
   // True once the child has exited (reaps it without blocking).
   bool finished();
+  // Blocks until the child has exited and is reaped.
+  void wait();
   int exit_status() const { return status_; }
   pid_t pid() const { return pid_; }
 

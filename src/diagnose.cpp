@@ -1,6 +1,7 @@
 #include "diagnose.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include "fputrace/findings_out.hpp"
 #include "fputrace/holders.hpp"
@@ -16,6 +17,18 @@ std::vector<std::string> pin_lines(const std::vector<Pin>& pins, uint64_t now_ns
                                 to_string(p.source), to_string(p.holder), held_ms, to_string(p.confidence), p.why));
   }
   return lines;
+}
+
+Finding busy_now(const Model& model, const MountRef& mount) {
+  Finding busy;
+  busy.kind = Finding::Kind::UmountBusy;
+  busy.mount = mount;
+  busy.pins = model.pins_on(mount.id);
+  busy.verdict = busy.pins.empty() ? "unknown" : "deferred_release";
+  auto self = static_cast<uint32_t>(::getpid());
+  busy.actor = Task{self, self, 0, "fputrace"};
+  add_live_causes(busy, self);
+  return busy;
 }
 
 void add_live_causes(Finding& busy, uint32_t skip_tgid) {

@@ -108,12 +108,12 @@ MountInfo mount_from_json(const json& j) {
   return m;
 }
 
+}  // namespace
+
 LogRecord record_from_json(const json& j) {
   if (j.is_object() && j.value("type", "") == "mount") return mount_from_json(j);
   return event_from_json(j);
 }
-
-}  // namespace
 
 std::vector<LogRecord> read_event_log(std::istream& in) {
   std::vector<LogRecord> records;

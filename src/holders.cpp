@@ -17,6 +17,8 @@
 #include <set>
 #include <sstream>
 
+#include "fputrace/mounts.hpp"
+
 namespace fputrace {
 
 namespace {
@@ -86,22 +88,6 @@ struct MountRow {
   uint32_t ns_pid = 0;  // whose table listed it; 0: ours
 };
 
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    bool octal =
-        s[i] == '\\' && i + 3 < s.size() && s.substr(i + 1, 3).find_first_not_of("01234567") == std::string::npos;
-    if (octal) {
-      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8)));
-      i += 3;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
 void parse_optional_field(const std::string& word, MountRow& m) {
   auto number_after = [&](std::string_view tag) {
     return static_cast<int32_t>(std::strtol(word.c_str() + tag.size(), nullptr, 10));
@@ -118,8 +104,8 @@ std::optional<MountRow> parse_row(const std::string& line) {
   unsigned major = 0, minor = 0;
   if (std::sscanf(devno.c_str(), "%u:%u", &major, &minor) != 2) return std::nullopt;
   m.dev = makedev(major, minor);
-  m.root = unescape(root);
-  m.path = unescape(mount_point);
+  m.root = unescape_mountinfo(root);
+  m.path = unescape_mountinfo(mount_point);
   while (in >> word && word != "-") parse_optional_field(word, m);
   if (word != "-") return std::nullopt;
   return m;

@@ -5,10 +5,7 @@
 
 namespace fputrace {
 
-namespace {
-
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescape(const std::string& s) {
+std::string unescape_mountinfo(const std::string& s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '\\' && i + 3 < s.size()) {
@@ -24,6 +21,8 @@ std::string unescape(const std::string& s) {
   return out;
 }
 
+namespace {
+
 std::optional<MountInfo> parse_line(const std::string& line) {
   std::istringstream in(line);
   MountInfo m;
@@ -32,8 +31,8 @@ std::optional<MountInfo> parse_line(const std::string& line) {
   while (in >> word && word != "-") {
   }
   if (word != "-" || !(in >> m.fstype >> m.source)) return std::nullopt;
-  m.path = unescape(mount_point);
-  m.source = unescape(m.source);
+  m.path = unescape_mountinfo(mount_point);
+  m.source = unescape_mountinfo(m.source);
   return m;
 }
 

@@ -471,20 +471,9 @@ namespace {
   throw std::invalid_argument(what);
 }
 
-// Mirrors event_json.cpp's reader for one record of the embedded log.
 LogRecord record_from(const json& j) {
   if (!j.is_object()) bad("record is not a JSON object");
-  if (j.value("type", "") != "mount") return event_from_json(j);
-  MountInfo m;
-  try {
-    m.id = j.at("id").get<int32_t>();
-    m.path = j.at("path").get<std::string>();
-    m.fstype = j.value("fstype", "");
-    m.source = j.value("source", "");
-  } catch (const json::exception&) {
-    bad("mount record needs an integer \"id\" and a string \"path\"");
-  }
-  return m;
+  return record_from_json(j);
 }
 
 std::string string_or_empty(const json& j, const char* name) {

@@ -26,6 +26,9 @@ using LogRecord = std::variant<Event, MountInfo>;
 
 nlohmann::json mount_to_json(const MountInfo& m);
 
+// One record of a log: a mount line or an event; throws std::invalid_argument.
+LogRecord record_from_json(const nlohmann::json& j);
+
 // Reads a JSON-lines event log; throws std::invalid_argument("line N: ...").
 std::vector<LogRecord> read_event_log(std::istream& in);
 

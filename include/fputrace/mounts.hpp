@@ -18,6 +18,9 @@ struct MountInfo {
   std::string source;
 };
 
+// mountinfo(5) escapes space, tab, newline and backslash as \ooo.
+std::string unescape_mountinfo(const std::string& s);
+
 // Parses mountinfo(5) text; lines that do not parse are skipped.
 std::vector<MountInfo> parse_mountinfo(std::istream& in);
 

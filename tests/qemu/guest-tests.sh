@@ -76,8 +76,12 @@ fputrace watch --json --backend fentry -o /tmp/child.jsonl -- umount /tmp/busy 2
 verdict fentry.verdict-child_mounts /tmp/child.jsonl '"verdict":"child_mounts"' '"path":"/tmp/busy/sub"'
 umount /tmp/busy/sub
 umount /tmp/busy
-fputrace umount --json --backend fentry /tmp/um -- fputrace-repro uring-registered --keep-mounted --dir /tmp/um \
-  >/tmp/umount.out 2>/tmp/umount.err
+# A run where the release beat even the first attempt proves nothing: up to 3 tries.
+for try in 1 2 3; do
+  fputrace umount --json --backend fentry /tmp/um -- fputrace-repro uring-registered --keep-mounted --dir /tmp/um \
+    >/tmp/umount.out 2>/tmp/umount.err
+  grep -q '"attempts":1,' /tmp/umount.out || break
+done
 verdict fentry.umount-waits /tmp/umount.out '"event":"unmounted"' '"attempts":[2-9]'
 
 # Issue 5 with fentry: record, then report offline.

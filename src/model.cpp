@@ -79,8 +79,17 @@ std::vector<Pin> Model::pins_on(int32_t mnt_id) const {
   return out;
 }
 
+// Kernel-internal mounts (pipefs, anon_inodefs, aio, sockfs) have no place in
+// any mount namespace: the kernel's walk ends at once and names them "/". Only
+// the namespace's own root mount is "/" in /proc too.
+bool Model::internal_mount(const FileRef& f) {
+  if (f.mount_path != "/") return false;
+  auto m = mounts_.by_id(f.mnt_id);
+  return !m || m->path != "/";
+}
+
 Model::FileState& Model::remember_file(const FileRef& f) {
-  if (!f.mount_path.empty()) kernel_mount_paths_[f.mnt_id] = f.mount_path;
+  if (!f.mount_path.empty() && !internal_mount(f)) kernel_mount_paths_[f.mnt_id] = f.mount_path;
   FileState& fs = files_[f.ptr];
   // Keep a known path if a later record carried none.
   std::string path = fs.file.path.empty() ? f.path : fs.file.path;
@@ -193,6 +202,8 @@ std::vector<Finding> Model::on_ring_exit(const Event& e, bool end) {
 }
 
 std::vector<Finding> Model::on_deferred(const Event& e) {
+  // A pipe, socket or aio ring on an internal mount can never hold up an umount.
+  if (internal_mount(e.file)) return {};
   remember_file(e.file);
   std::string why;
   switch (static_cast<DeferReason>(e.detail)) {

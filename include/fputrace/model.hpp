@@ -117,6 +117,7 @@ class Model {
   std::vector<Finding> on_task_exit(const Event& e);
   std::vector<Finding> on_umount(const Event& e);
 
+  bool internal_mount(const FileRef& f);
   FileState& remember_file(const FileRef& f);
   MountRef name_mount(int32_t mnt_id);
   std::optional<MountRef> mount_at(const std::string& path);

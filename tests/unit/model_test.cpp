@@ -245,6 +245,79 @@ INSTANTIATE_TEST_SUITE_P(Tracepoint, RecordedUring,
                                            "tracepoint-uring-pending.events.jsonl",
                                            "tracepoint-uring-pending-thread.events.jsonl"));
 
+// Recorded in QEMU on Debian kernels with fput probes (tests/qemu/run-suite.sh
+// with FPUTRACE_QEMU_EVENTS_DIR): NAME.repro.jsonl says which process each
+// attempt's pin must name.
+struct ReproAttempt {
+  uint32_t origin = 0;
+  std::string mount;
+  bool busy = false;
+};
+
+std::vector<ReproAttempt> repro_attempts(const std::string& name) {
+  std::ifstream in(std::string(FPUTRACE_TEST_DATA) + "/" + name + ".repro.jsonl");
+  EXPECT_TRUE(in.good()) << name;
+  std::vector<ReproAttempt> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (!j.contains("child_tgid")) continue;
+    out.push_back({j.value("origin_tgid", j["child_tgid"].get<uint32_t>()), j["mount"], j["umount"] == "EBUSY"});
+  }
+  return out;
+}
+
+class RecordedObservedUring : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(RecordedObservedUring, BusyNamesTheOriginAndTheDeferralWasObserved) {
+  auto attempts = repro_attempts(GetParam());
+  auto log = load(GetParam() + ".events.jsonl");
+  ASSERT_FALSE(attempts.empty());
+  int busy = 0, observed_deferrals = 0, observed_releases = 0;
+  replay(log, [&](const Finding& f) {
+    if (f.kind == Finding::Kind::Deferred && f.pins[0].confidence == Confidence::Observed) ++observed_deferrals;
+    if (f.kind == Finding::Kind::PinReleased && f.release_confidence == Confidence::Observed) ++observed_releases;
+    if (f.kind != Finding::Kind::UmountBusy) return;
+    ++busy;
+    bool named = false;
+    for (const auto& a : attempts)
+      for (const Pin& p : f.pins)
+        named |= a.mount == f.mount.path && p.origin.tgid == a.origin && p.source == Source::IoUring;
+    EXPECT_TRUE(named) << "EBUSY on " << f.mount.path << " not attributed to the reproducer's origin";
+  });
+  EXPECT_GT(busy, 0);
+  EXPECT_GT(observed_deferrals, 0) << "fput probes saw the last fput on the kworker";
+  EXPECT_GT(observed_releases, 0) << "and __fput";
+}
+
+INSTANTIATE_TEST_SUITE_P(Qemu, RecordedObservedUring,
+                         ::testing::Values("bullseye-fentry.uring-registered", "bookworm-kprobe.uring-pending",
+                                           "trixie-fentry.uring-pending-thread"));
+
+class RecordedAio : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(RecordedAio, DeferredAioReleasesNameTheSubmitter) {
+  auto attempts = repro_attempts(GetParam());
+  auto log = load(GetParam() + ".events.jsonl");
+  std::set<uint32_t> children;
+  for (const auto& a : attempts) children.insert(a.origin);
+  int aio = 0;
+  replay(log, [&](const Finding& f) {
+    if (f.kind != Finding::Kind::Deferred || f.pins[0].source != Source::Aio) return;
+    ++aio;
+    EXPECT_TRUE(children.count(f.pins[0].origin.tgid)) << f.pins[0].origin.tgid;
+  });
+  EXPECT_GT(aio, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Qemu, RecordedAio, ::testing::Values("sid-fentry.aio-direct", "bookworm-fentry.aio-direct"));
+
+TEST(RecordedPlainExitKprobe, ProducesNoFindings) {
+  int findings = 0;
+  replay(load("sid-kprobe.plain-exit.events.jsonl"), [&](const Finding&) { ++findings; });
+  EXPECT_EQ(findings, 0);
+}
+
 TEST(RecordedPlainExit, ProducesNoFindings) {
   auto log = load("tracepoint-plain-exit.events.jsonl");
   int findings = 0;

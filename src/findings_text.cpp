@@ -31,6 +31,22 @@ std::string pin_sentence(const Pin& p) {
                      to_string(p.source), to_string(p.holder), to_string(p.confidence), p.why);
 }
 
+// The diagnosis paragraphs, under their EBUSY line; blank lines stay blank.
+std::string indented(const std::string& text, size_t by) {
+  std::string out, line;
+  for (size_t i = 0; i <= text.size(); ++i) {
+    if (i < text.size() && text[i] != '\n') {
+      line += text[i];
+      continue;
+    }
+    if (!line.empty()) out += std::string(by, ' ') + line;
+    if (i < text.size() || !line.empty()) out += '\n';
+    line.clear();
+  }
+  while (out.size() >= 2 && out.ends_with("\n\n")) out.pop_back();
+  return out;
+}
+
 }  // namespace
 
 std::string finding_to_text(const Finding& f) {
@@ -38,7 +54,7 @@ std::string finding_to_text(const Finding& f) {
     case Finding::Kind::UmountBusy: {
       std::string out = fmt::format("{} EBUSY     umount {} by {} ({})\n", stamp(f.time_ns), mount_name(f.mount),
                                     f.actor.comm, f.actor.tgid);
-      if (!f.live_text.empty()) return out + f.live_text + (f.live_text.back() == '\n' ? "" : "\n");
+      if (!f.live_text.empty()) return out + indented(f.live_text, 26);
       if (f.pins.empty())
         return out +
                fmt::format("{:15}           no deferred release is in flight on it: something live holds it\n", "");

@@ -23,9 +23,14 @@ class Sink {
 
  private:
   Sink(FILE* out, bool owned, bool json) : out_(out), owned_(owned), json_(json) {}
+  // Text mode: a retry loop's EBUSYs with nothing new to say get one line.
+  bool repeats_last_busy(const Finding& f);
+
   FILE* out_;
   bool owned_;
   bool json_;
+  std::string last_busy_key_;
+  uint64_t last_busy_ns_ = 0;
 };
 
 }  // namespace fputrace

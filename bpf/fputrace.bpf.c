@@ -81,6 +81,24 @@ struct {
 	__type(value, __u8);
 } tracked_tgids SEC(".maps");
 
+/* file -> ring of registrations seen by the syscall probe, so the scan at exit
+ * does not send them again. LRU: unregistrations are not traced. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u64);
+} registered SEC(".maps");
+
+/* Processes a thread of which exited holding io_uring state (task->io_uring)
+ * while other threads lived on: their last thread's exit scans for rings. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} uring_tgids SEC(".maps");
+
 /* io_uring request -> file, so completions of tracked requests are reported. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -227,10 +245,12 @@ __noinline int ft_report_registered_fd(int ring_fd, __u64 ufd)
 	fill_file(e, file, true);
 	/* ring_fd < 0: a registered ring index, not an fd; the ring stays unnamed. */
 	__u64 ring_file = ring_fd >= 0 ? ft_fd_to_file(ring_fd) : 0;
-	if (ring_file)
-		e->ring = (__u64)ft_file_private(ft_as_file(ring_file));
+	__u64 ring = ring_file ? (__u64)ft_file_private(ft_as_file(ring_file)) : 0;
+	e->ring = ring;
 	e->ret = fd;
 	track_file(file, e->task.tgid);
+	if (ring)
+		map_put(&registered, &file, &ring);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
@@ -447,18 +467,226 @@ int tp_enter_io_submit(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+/* ---- io_uring: rings held at exit ----
+ *
+ * A ring's registered files are dropped by its exit work on a kworker after
+ * the process is gone. When fputrace started after the registration, the
+ * syscall probe never saw it: so when the last thread of a process that used
+ * io_uring exits (sched_process_exit runs before exit_files: the fd table is
+ * intact), its rings are looked up in the fd table and in the task's
+ * registered ring fds, and each ring's fixed file table is sent as RING_FILE
+ * records with detail FT_RING_FILE_AT_EXIT, before the TASK_EXIT record.
+ *
+ * Fixed file table layouts (CO-RE flavors; the newest is in vmlinux.h):
+ *  - 6.13+: ctx->file_table.data.{nr, nodes}: struct io_rsrc_node *[nr],
+ *    node->file_ptr with flag bits;
+ *  - 5.15 - 6.12 (and Debian's 5.10, which carries the 5.15 io_uring):
+ *    ctx->file_table.files: struct io_fixed_file { unsigned long file_ptr; }
+ *    [ctx->nr_user_files], flag bits in file_ptr;
+ *  - 5.5 - 5.11: ctx->file_data->table[i >> 9].files[i & 511] (struct file *),
+ *    ctx->nr_user_files.
+ * Anything else is counted in FT_STAT_RING_LAYOUT_UNKNOWN and skipped. */
+
+/* 5.15 - 6.12 */
+struct io_fixed_file___ft512 {
+	unsigned long file_ptr;
+} __attribute__((preserve_access_index));
+struct io_file_table___ft512 {
+	struct io_fixed_file___ft512 *files;
+} __attribute__((preserve_access_index));
+struct io_ring_ctx___ft512 {
+	struct io_file_table___ft512 file_table;
+	unsigned int nr_user_files;
+} __attribute__((preserve_access_index));
+
+/* 5.5 - 5.11 (fs/io_uring.c) */
+struct fixed_file_table___ft510 {
+	struct file **files;
+} __attribute__((preserve_access_index));
+struct fixed_file_data___ft510 {
+	struct fixed_file_table___ft510 *table;
+} __attribute__((preserve_access_index));
+struct io_ring_ctx___ft510 {
+	struct fixed_file_data___ft510 *file_data;
+	unsigned int nr_user_files;
+} __attribute__((preserve_access_index));
+
+#define FT_FILE_TABLE_SHIFT 9 /* IORING_FILE_TABLE_SHIFT, 5.5 - 5.11 */
+#define FT_FILE_TABLE_MASK ((1U << FT_FILE_TABLE_SHIFT) - 1)
+/* Low bits of file_ptr are flags (FFS_*); struct file is cache-line aligned. */
+#define FT_FFS_MASK (~0xfULL)
+
+/* The file in fixed-file slot i of a ring; 0 if empty. The layout tests are
+ * CO-RE constants, so the branches of other kernels are dead code. */
+static __always_inline __u64 ft_ring_slot_file(__u64 ring, __u32 i)
+{
+	if (bpf_core_field_exists(struct io_ring_ctx, file_table.data.nodes)) {
+		__u64 nodes = ft_read_u64(ring + bpf_core_field_offset(struct io_ring_ctx,
+								       file_table.data.nodes));
+		__u64 node = nodes ? ft_read_u64(nodes + (__u64)i * 8) : 0;
+		if (!node)
+			return 0;
+		return ft_read_u64(node + bpf_core_field_offset(struct io_rsrc_node, file_ptr)) &
+		       FT_FFS_MASK;
+	}
+	if (bpf_core_field_exists(struct io_ring_ctx___ft512, file_table.files)) {
+		__u64 files = ft_read_u64(ring + bpf_core_field_offset(struct io_ring_ctx___ft512,
+								       file_table.files));
+		if (!files)
+			return 0;
+		__u64 slot = files + (__u64)i * bpf_core_type_size(struct io_fixed_file___ft512);
+		return ft_read_u64(slot + bpf_core_field_offset(struct io_fixed_file___ft512,
+								  file_ptr)) & FT_FFS_MASK;
+	}
+	if (bpf_core_field_exists(struct io_ring_ctx___ft510, file_data) &&
+	    bpf_core_field_exists(struct fixed_file_data___ft510, table)) {
+		__u64 data = ft_read_u64(ring + bpf_core_field_offset(struct io_ring_ctx___ft510,
+								      file_data));
+		__u64 table = data ? ft_read_u64(data + bpf_core_field_offset(
+							       struct fixed_file_data___ft510, table))
+				   : 0;
+		if (!table)
+			return 0;
+		__u64 sub = table + (__u64)(i >> FT_FILE_TABLE_SHIFT) *
+					    bpf_core_type_size(struct fixed_file_table___ft510);
+		__u64 files = ft_read_u64(sub + bpf_core_field_offset(struct fixed_file_table___ft510,
+								      files));
+		return files ? ft_read_u64(files + (__u64)(i & FT_FILE_TABLE_MASK) * 8) : 0;
+	}
+	return 0;
+}
+
+/* Number of fixed-file slots of a ring; -1 if the layout is unknown. */
+static __always_inline long ft_ring_nr_slots(__u64 ring)
+{
+	if (bpf_core_field_exists(struct io_ring_ctx, file_table.data.nr))
+		return ft_read_u32(ring + bpf_core_field_offset(struct io_ring_ctx, file_table.data.nr));
+	if (bpf_core_field_exists(struct io_ring_ctx___ft512, file_table.files))
+		return ft_read_u32(ring + bpf_core_field_offset(struct io_ring_ctx___ft512,
+							       nr_user_files));
+	if (bpf_core_field_exists(struct io_ring_ctx___ft510, file_data) &&
+	    bpf_core_field_exists(struct fixed_file_data___ft510, table))
+		return ft_read_u32(ring + bpf_core_field_offset(struct io_ring_ctx___ft510,
+							       nr_user_files));
+	return -1;
+}
+
+/* One fixed-file slot of a ring found at exit (global: verified once). */
+__noinline int ft_report_exit_ring_slot(__u64 ring, __u32 slot)
+{
+	__u64 file = ft_ring_slot_file(ring, slot);
+	if (!file || !mount_watched(ft_file_mnt_id(ft_as_file(file))))
+		return 0;
+	__u64 *known = bpf_map_lookup_elem(&registered, &file);
+	if (known && *known == ring)
+		return 0; /* the registration was seen, or sent already */
+	struct ft_event *e = event_new(FT_EV_RING_FILE);
+	if (!e)
+		return 1;
+	fill_file(e, file, true);
+	e->ring = ring;
+	e->ret = -1;
+	e->user_data = slot;
+	e->detail = FT_RING_FILE_AT_EXIT;
+	track_file(file, e->task.tgid);
+	map_put(&registered, &file, &ring);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* A file of the exiting task: if it is an io_uring ring, report its fixed
+ * files (global: verified once). Returns 1 to stop scanning. */
+__noinline int ft_report_exit_ring(__u64 file)
+{
+	if (!file || !ft_file_is_io_uring(ft_as_file(file)))
+		return 0;
+	__u64 ring = ft_file_private_addr(file);
+	if (!ring)
+		return 0;
+	long nr = ft_ring_nr_slots(ring);
+	if (nr < 0) {
+		stat_inc(FT_STAT_RING_LAYOUT_UNKNOWN);
+		return 1;
+	}
+	if (nr > FT_EXIT_MAX_RING_SLOTS) {
+		stat_inc(FT_STAT_FD_SCAN_TRUNCATED);
+		nr = FT_EXIT_MAX_RING_SLOTS;
+	}
+	for (__u32 i = 0; i < FT_EXIT_MAX_RING_SLOTS; i++) {
+		if (i >= nr)
+			break;
+		if (ft_report_exit_ring_slot(ring, i))
+			return 1;
+	}
+	return 0;
+}
+
+/* The file in one fd slot (or registered ring slot) of the exiting task, if it
+ * is a ring (global: verified once). The loops below call only this: with the
+ * slot read inlined in the loop, the 5.10 and 6.1 verifiers refused the
+ * program ("back-edge from insn N to N+1", check_cfg: a loop edge after a call). */
+__noinline int ft_report_exit_slot(__u64 slot_addr)
+{
+	__u64 file = ft_read_u64(slot_addr);
+	return file ? ft_report_exit_ring(file) : 0;
+}
+
+/* Rings of the exiting process: its fd table, then the ring fds registered
+ * with IORING_REGISTER_RING_FDS (5.18+), which need no fd. A ring found both
+ * ways is sent once ('registered' map). */
+static __always_inline void report_exit_rings(struct task_struct *t, __u64 tctx)
+{
+	__u32 max = 0;
+	__u64 fds = ft_task_fd_array(t, &max);
+	if (fds) {
+		if (max > FT_EXIT_MAX_FDS)
+			stat_inc(FT_STAT_FD_SCAN_TRUNCATED);
+		for (__u32 fd = 0; fd < FT_EXIT_MAX_FDS; fd++) {
+			if (fd >= max)
+				break;
+			if (ft_report_exit_slot(fds + (__u64)fd * 8))
+				return;
+		}
+	}
+	if (tctx && bpf_core_field_exists(struct io_uring_task, registered_rings)) {
+		__u64 rings = tctx + bpf_core_field_offset(struct io_uring_task, registered_rings);
+		for (__u32 i = 0; i < 16; i++) {
+			if (ft_report_exit_slot(rings + (__u64)i * 8))
+				return;
+		}
+	}
+}
+
 /* ---- task exit and umount (tracepoints) ---- */
 
 SEC("tracepoint/sched/sched_process_exit")
 int tp_process_exit(void *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct task_struct *t = ft_current_task();
+	bool group_dead = ft_task_group_dead(t);
+	__u64 tctx = ft_task_io_uring(t);
+
+	/* io_uring state of a thread whose process lives on: the process's
+	 * last thread scans, even if it never used io_uring itself. */
+	if (tctx && !group_dead) {
+		__u8 one = 1;
+		map_put(&uring_tgids, &tgid, &one);
+	}
+	if (group_dead && (tctx || bpf_map_lookup_elem(&uring_tgids, &tgid))) {
+		bpf_map_delete_elem(&uring_tgids, &tgid);
+		if (!(ft_task_flags_raw(t) & PF_KTHREAD))
+			report_exit_rings(t, tctx);
+	}
+
 	if (!bpf_map_lookup_elem(&tracked_tgids, &tgid))
 		return 0;
 	struct ft_event *e = event_new(FT_EV_TASK_EXIT);
 	if (!e)
 		return 0;
-	if (e->task.flags & FT_TASK_LEADER)
+	if (group_dead)
+		e->detail |= FT_EXIT_GROUP_DEAD;
+	if ((e->task.flags & FT_TASK_LEADER) || group_dead)
 		bpf_map_delete_elem(&tracked_tgids, &tgid);
 	bpf_ringbuf_submit(e, 0);
 	return 0;

@@ -53,9 +53,11 @@ static __always_inline __u64 ft_read_u64(__u64 addr)
 {
 	__u64 val = 0;
 #ifdef FT_READ_CAST
-	/* Any kernel struct that starts with an 8-byte field does: list_head. */
-	struct list_head *h = FT_CAST(struct list_head, addr);
-	val = (__u64)h->next;
+	/* Any kernel struct that starts with an 8-byte scalar does: rb_node. A
+	 * pointer field (list_head.next) would come back typed as a pointer,
+	 * which may not be passed to a global function. */
+	struct rb_node *n = FT_CAST(struct rb_node, addr);
+	val = n->__rb_parent_color;
 #else
 	bpf_probe_read_kernel(&val, sizeof(val), (const void *)addr);
 #endif
@@ -305,6 +307,89 @@ static __always_inline void ft_file_mount_path(struct file *f, struct ft_file *o
 		w.d = ft_dentry_parent(w.d);
 	}
 	out->flags |= FT_FILE_MNT_TRUNCATED;
+}
+
+/* ---- task exit: the exiting task's io_uring state and fd table ---- */
+
+#define FT_ANON_INODE_FS_MAGIC 0x09041934
+
+/* The 4-byte word at a kernel address (x86 is little-endian: the low half). */
+static __always_inline __u32 ft_read_u32(__u64 addr)
+{
+	return (__u32)ft_read_u64(addr);
+}
+
+/* file->private_data as a plain number (a scalar in both builds). */
+static __always_inline __u64 ft_file_private_addr(__u64 file)
+{
+	return ft_read_u64(file + bpf_core_field_offset(struct file, private_data));
+}
+
+/* task->io_uring (struct io_uring_task *), 0 if none or no CONFIG_IO_URING. */
+static __always_inline __u64 ft_task_io_uring(struct task_struct *t)
+{
+	if (!bpf_core_field_exists(t->io_uring))
+		return 0;
+#ifdef FT_READ_CAST
+	/* read as a number: a typed pointer may not be passed to global functions */
+	return ft_read_u64((__u64)t + bpf_core_field_offset(struct task_struct, io_uring));
+#else
+	return (__u64)BPF_CORE_READ(t, io_uring);
+#endif
+}
+
+/* True in the last thread of a thread group to exit: do_exit decrements
+ * signal->live before the sched_process_exit tracepoint. */
+static __always_inline bool ft_task_group_dead(struct task_struct *t)
+{
+#ifdef FT_READ_CAST
+	return t->signal->live.counter == 0;
+#else
+	return BPF_CORE_READ(t, signal, live.counter) == 0;
+#endif
+}
+
+/* The task's fd array (struct file *[max_fds]) and its size; 0 if none.
+ * Returned as a number, for global functions. */
+static __always_inline __u64 ft_task_fd_array(struct task_struct *t, __u32 *max)
+{
+	struct fdtable *fdt;
+	__u64 arr;
+#ifdef FT_READ_CAST
+	fdt = t->files->fdt;
+	*max = fdt->max_fds;
+	arr = ft_read_u64((__u64)fdt + bpf_core_field_offset(struct fdtable, fd));
+#else
+	fdt = BPF_CORE_READ(t, files, fdt);
+	*max = BPF_CORE_READ(fdt, max_fds);
+	arr = (__u64)BPF_CORE_READ(fdt, fd);
+#endif
+	return arr;
+}
+
+/* An io_uring ring's file: an anon inode named "[io_uring]" (anon_inode_getfile
+ * and anon_inode_create_getfile name the dentry so on every kernel). */
+static __always_inline bool ft_file_is_io_uring(struct file *f)
+{
+	unsigned long magic;
+	__u32 len;
+	__u64 name;
+#ifdef FT_READ_CAST
+	magic = f->f_inode->i_sb->s_magic;
+	struct dentry *d = f->f_path.dentry;
+	len = d->d_name.len;
+	name = (__u64)d->d_name.name;
+#else
+	magic = BPF_CORE_READ(f, f_inode, i_sb, s_magic);
+	struct dentry *d = BPF_CORE_READ(f, f_path.dentry);
+	len = BPF_CORE_READ(d, d_name.len);
+	name = (__u64)BPF_CORE_READ(d, d_name.name);
+#endif
+	if (magic != FT_ANON_INODE_FS_MAGIC || len != 10 || !name)
+		return false;
+	/* "[io_urin" and "g]" as little-endian words */
+	return ft_read_u64(name) == 0x6e6972755f6f695bULL &&
+	       (ft_read_u64(name + 8) & 0xffff) == 0x5d67;
 }
 
 #endif /* FPUTRACE_KREAD_BPF_H */

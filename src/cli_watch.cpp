@@ -49,6 +49,7 @@ void report_losses(const TraceStats& s, Sink& sink) {
                      {"final_fputs_watched", s.final_fputs},
                      {"deferred", s.deferred},
                      {"fd_scan_truncated", s.fd_scan_truncated},
+                     {"ring_layout_unknown", s.ring_layout_unknown},
                      {"undecodable", s.undecodable}});
   }
   if (s.ringbuf_drops || s.map_full || s.undecodable || s.fd_scan_truncated)

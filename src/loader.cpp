@@ -196,6 +196,7 @@ class SkelTracer : public Tracer {
     s.final_fputs = sum(FT_STAT_FINAL_FPUTS);
     s.deferred = sum(FT_STAT_DEFERRED);
     s.fd_scan_truncated = sum(FT_STAT_FD_SCAN_TRUNCATED);
+    s.ring_layout_unknown = sum(FT_STAT_RING_LAYOUT_UNKNOWN);
     return s;
   }
 

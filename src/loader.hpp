@@ -46,6 +46,7 @@ struct TraceStats {
   uint64_t final_fputs = 0;
   uint64_t deferred = 0;
   uint64_t fd_scan_truncated = 0;
+  uint64_t ring_layout_unknown = 0;  // rings whose file table this kernel lays out unknown
   uint64_t undecodable = 0;
 };
 

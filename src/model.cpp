@@ -4,6 +4,10 @@
 
 #include <cerrno>
 
+extern "C" {
+#include "fputrace/events.h"
+}
+
 namespace fputrace {
 
 std::string_view to_string(Source s) {
@@ -119,9 +123,31 @@ std::optional<MountRef> Model::mount_at(const std::string& raw) {
 
 // ---- who a file belongs to ----
 
+std::string Model::registration(const Origin& o) {
+  return fmt::format("registered with io_uring ring {:#x}{}", o.ring,
+                     o.found_at_exit ? " (registration found at exit, not seen when it happened)" : "");
+}
+
 std::vector<Finding> Model::on_ring_file(const Event& e) {
+  bool at_exit = (e.detail & FT_RING_FILE_AT_EXIT) != 0;
   FileState& fs = remember_file(e.file);
-  fs.origin = Origin{e.task, Source::IoUring, e.ring, true, e.time_ns};
+  if (at_exit && fs.origin && fs.origin->registered && fs.origin->task.tgid == e.task.tgid &&
+      (fs.origin->ring == e.ring || fs.origin->ring == 0)) {
+    // The registration was seen when it happened: keep that, but learn the
+    // ring if it was registered by index (no fd to name it then).
+    if (fs.origin->ring == 0 && e.ring) {
+      if (auto old = rings_.find(0); old != rings_.end()) {
+        old->second.files.erase(e.file.ptr);
+        if (old->second.files.empty()) rings_.erase(old);
+      }
+      fs.origin->ring = e.ring;
+      RingState& ring = rings_[e.ring];
+      if (ring.files.empty()) ring.owner = fs.origin->task;
+      ring.files.insert(e.file.ptr);
+    }
+    return {};
+  }
+  fs.origin = Origin{e.task, Source::IoUring, e.ring, true, e.time_ns, at_exit};
   RingState& ring = rings_[e.ring];
   if (ring.files.empty()) ring.owner = e.task;
   ring.files.insert(e.file.ptr);
@@ -193,9 +219,10 @@ std::vector<Finding> Model::on_ring_exit(const Event& e, bool end) {
     bool held = fs->second.origin->registered || fs->second.pending_uring > 0 || fs->second.done_on_kthread;
     if (!held) continue;
     Holder holder = end ? Holder::DelayedFput : Holder::IoUring;
-    std::string why = fmt::format("{} io_uring ring {:#x} torn down by {} ({})",
-                                  fs->second.origin->registered ? "registered with" : "request pending on", e.ring,
-                                  e.task.comm, e.task.tid);
+    const Origin& o = *fs->second.origin;
+    std::string why = o.registered ? fmt::format("{} torn down by {} ({})", registration(o), e.task.comm, e.task.tid)
+                                   : fmt::format("request pending on io_uring ring {:#x} torn down by {} ({})", e.ring,
+                                                 e.task.comm, e.task.tid);
     if (auto f = set_pin(e, file, holder, Confidence::Inferred, why)) out.push_back(*f);
   }
   return out;
@@ -254,7 +281,9 @@ std::vector<Finding> Model::on_delayed_run(const Event& e, bool end) {
 }
 
 std::vector<Finding> Model::on_task_exit(const Event& e) {
-  if (!e.task.leader()) return {};
+  // The process is gone when its leader exits (other threads rarely outlive
+  // it) or, whichever thread it is, its last thread.
+  if (!e.task.leader() && !(e.detail & FT_EXIT_GROUP_DEAD)) return {};
   // The process is gone, but what it handed to io_uring and aio lives on.
   std::vector<Finding> out;
   for (auto& [ptr, fs] : files_) {
@@ -265,7 +294,7 @@ std::vector<Finding> Model::on_task_exit(const Event& e) {
                   fmt::format("{} aio request(s) in flight at exit", fs.pending_aio));
     } else if (fs.origin->registered) {
       f = set_pin(e, ptr, Holder::IoUring, Confidence::Inferred,
-                  fmt::format("registered with io_uring ring {:#x}; the ring outlives the process", fs.origin->ring));
+                  fmt::format("{}; the ring outlives the process", registration(*fs.origin)));
     } else if (fs.pending_uring > 0) {
       f = set_pin(e, ptr, Holder::IoUring, Confidence::Inferred,
                   fmt::format("{} io_uring request(s) pending at exit", fs.pending_uring));

@@ -20,6 +20,10 @@
 #define FT_UMOUNT_PATH_LEN 128
 /* How many fds one io_uring_register or io_submit call is scanned for. */
 #define FT_MAX_FDS_PER_CALL 64
+/* At exit: how many fds of the exiting process are looked at for io_uring
+ * rings, and how many fixed-file slots of each ring. */
+#define FT_EXIT_MAX_FDS 256
+#define FT_EXIT_MAX_RING_SLOTS 256
 
 enum ft_event_type {
 	FT_EV_RING_FILE = 1,     /* a file on a watched mount was registered with a ring */
@@ -33,7 +37,7 @@ enum ft_event_type {
 	FT_EV_RELEASED = 9,      /* __fput ran for a tracked file: mount reference dropped */
 	FT_EV_DELAYED_RUN = 10,  /* the delayed_fput work item started */
 	FT_EV_DELAYED_RUN_END = 11,
-	FT_EV_TASK_EXIT = 12,    /* a thread of a tracked process exited */
+	FT_EV_TASK_EXIT = 12,    /* a thread of a tracked process exited (detail: ft_task_exit_detail) */
 	FT_EV_UMOUNT = 13,       /* umount(2) returned */
 	FT_EV_TYPE_MAX = 14,
 };
@@ -51,6 +55,19 @@ enum ft_defer_reason {
 	FT_DEFER_KTHREAD = 1,        /* last fput from a kernel thread */
 	FT_DEFER_NO_TASK_WORK = 2,   /* no task_work was queued: interrupt context */
 	FT_DEFER_TASK_WORK_FAILED = 3, /* task_work_add refused: task past exit_task_work */
+};
+
+/* ft_event.detail for FT_EV_RING_FILE. */
+enum ft_ring_file_detail {
+	/* Found in the ring's fixed file table when the last thread of the ring's
+	 * process exited (the registration itself was not seen): ret = -1 (no
+	 * fd), user_data = the fixed-file slot. */
+	FT_RING_FILE_AT_EXIT = 1u << 0,
+};
+
+/* ft_event.detail for FT_EV_TASK_EXIT. */
+enum ft_task_exit_detail {
+	FT_EXIT_GROUP_DEAD = 1u << 0, /* the last thread of its process: the process is gone */
 };
 
 /* Backend that produced a record (ft_event.backend). */
@@ -97,7 +114,8 @@ struct ft_event {
 	__u64 req;       /* io_kiocb / user iocb address */
 	__u64 user_data; /* io_uring user_data */
 	__s64 ret;       /* umount / completion result */
-	__u32 detail;    /* per type: enum ft_defer_reason, umount flags, uring opcode */
+	__u32 detail;    /* per type: enum ft_defer_reason, umount flags, ft_ring_file_detail,
+			  * ft_task_exit_detail */
 	__u32 pad;
 	char path[FT_UMOUNT_PATH_LEN]; /* umount target as passed by the caller */
 };
@@ -108,8 +126,10 @@ enum ft_stat {
 	FT_STAT_MAP_FULL = 1,      /* a tracking map was full: an item went untracked */
 	FT_STAT_FINAL_FPUTS = 2,   /* final fputs on watched mounts seen */
 	FT_STAT_DEFERRED = 3,      /* of those, deferred past the task */
-	FT_STAT_FD_SCAN_TRUNCATED = 4, /* more fds in one call than FT_MAX_FDS_PER_CALL */
-	FT_STAT_MAX = 5,
+	FT_STAT_FD_SCAN_TRUNCATED = 4, /* more fds in one call than FT_MAX_FDS_PER_CALL, or at
+					* exit more fds / ring slots than FT_EXIT_MAX_* */
+	FT_STAT_RING_LAYOUT_UNKNOWN = 5, /* a ring found at exit: fixed file table layout unknown */
+	FT_STAT_MAX = 6,
 };
 
 #endif /* FPUTRACE_EVENTS_H */

@@ -88,6 +88,9 @@ class Model {
     uint64_t ring = 0;
     bool registered = false;  // a ring's fixed file, not just a request's
     uint64_t time_ns = 0;
+    // Registered before fputrace started: found in the ring's file table
+    // when the process exited (ring_file with FT_RING_FILE_AT_EXIT).
+    bool found_at_exit = false;
   };
   struct FileState {
     FileRef file;
@@ -116,6 +119,9 @@ class Model {
   std::vector<Finding> on_delayed_run(const Event& e, bool end);
   std::vector<Finding> on_task_exit(const Event& e);
   std::vector<Finding> on_umount(const Event& e);
+  // "registered with io_uring ring 0x..", saying when the registration was
+  // only found at exit.
+  static std::string registration(const Origin& o);
 
   bool internal_mount(const FileRef& f);
   FileState& remember_file(const FileRef& f);

@@ -49,7 +49,42 @@ run_case() {  # run_case READS BACKEND SCENARIO EXPECT ATTEMPTS
   record "$name" $st
 }
 
+# fputrace started after the registration (the production case): the ring's
+# file table is read when the process exits. The events must show a ring_file
+# found at exit (detail 1), else the registration was seen and nothing was
+# tested. A run where the release beat the umount proves nothing: up to 3 tries.
+run_late_case() {  # run_late_case READS BACKEND
+  local reads=$1 backend=$2 name="$1.$2.uring-registered-late" try st out
+  for try in 1 2 3; do
+    "$REPRO" uring-registered --hold-ms 1500 >"$work/$name.repro.jsonl" 2>"$work/$name.repro.stderr" &
+    local rp=$!
+    sleep 0.5
+    # The command: wait until the reproducer has tried its umount.
+    if ! FPUTRACE_READS=$reads "$FPUTRACE" watch --json --backend "$backend" -o "$work/$name.watch.jsonl"         --events "$work/$name.events.jsonl" -- sh -c "for i in \$(seq 100); do
+          grep -q '\"umount\"' '$work/$name.repro.jsonl' && break; sleep 0.1; done; sleep 0.3" \
+        2>"$work/$name.stderr"; then
+      wait $rp
+      echo "FAIL $name: fputrace watch failed: $(tail -n 3 "$work/$name.stderr")"
+      record "$name" 1
+      return
+    fi
+    wait $rp
+    out=$("$CHECK" uring "$work/$name.repro.jsonl" "$work/$name.watch.jsonl")
+    st=$?
+    [[ $out == *"nothing to explain"* ]] || break
+  done
+  if [[ $st -eq 0 ]] && ! grep '"type":"ring_file"' "$work/$name.events.jsonl" | grep -q '"detail":1'; then
+    out="FAIL uring: no ring_file found at exit (was the registration traced?)"
+    st=1
+  fi
+  echo "$name: $out"
+  [[ $st -ne 0 ]] && { echo "--- watch output:"; cat "$work/$name.watch.jsonl"; echo "--- events:";
+    cat "$work/$name.events.jsonl"; echo "--- stderr:"; cat "$work/$name.stderr" "$work/$name.repro.stderr"; }
+  record "$name" $st
+}
+
 for reads in kread cast; do
+  run_late_case $reads tracepoint
   for backend in tracepoint auto; do
     run_case $reads $backend uring-registered uring 5
     run_case $reads $backend uring-pending uring 5

@@ -12,7 +12,7 @@
  *
  * Usage:
  *   fputrace-repro SCENARIO [--base DIR] [--attempts N] [--until-busy]
- *                           [--image FILE]
+ *                           [--image FILE] [--hold-ms N]
  *
  * SCENARIO: uring-registered | uring-pending | uring-pending-thread |
  *           aio-direct | plain-exit
@@ -81,6 +81,9 @@ static const char *const scenario_names[] = {
 #define NR_SCENARIOS ((int)(sizeof(scenario_names) / sizeof(scenario_names[0])))
 
 static volatile sig_atomic_t g_stop;
+/* --hold-ms: uring-registered's child waits this long after registering the
+ * file (and closing its fd) before it exits, so a tracer can start late. */
+static long g_hold_ms;
 
 /* ------------------------------------------------------------------------ */
 /* small helpers                                                            */
@@ -262,6 +265,8 @@ static void child_uring_registered(const char *dir)
 		child_fail("io_uring_register_files: %s", strerror(-ret));
 	if (close(fd) < 0)
 		child_fail("close %s: %s", path, strerror(errno));
+	if (g_hold_ms > 0)
+		sleep_ms(g_hold_ms);
 	/* Exit with the ring open: the ring (and the registered file) is torn
 	 * down by io_ring_exit_work on a kworker. */
 	_exit(0);
@@ -953,6 +958,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: " PROG " SCENARIO [--base DIR] [--attempts N] [--until-busy] [--image FILE]\n"
+		"                      [--hold-ms N]\n"
 		"\n"
 		"Per attempt: mount a fresh tmpfs (aio-direct: the ext4 image on a loop device)\n"
 		"on a new directory under DIR (default /tmp), fork a child that runs SCENARIO\n"
@@ -972,6 +978,8 @@ static void usage(FILE *f)
 		"  --dir DIR       mount at DIR (created if missing) instead of a new directory under --base\n"
 		"  --image FILE    ext4 image for aio-direct (default: make a 64 MiB one in /tmp\n"
 		"                  with mkfs.ext4 -q -F; it is removed at exit)\n"
+		"  --hold-ms N     uring-registered: the child sleeps N ms after registering the\n"
+		"                  file (and closing its fd) before it exits (default 0)\n"
 		"\n"
 		"Exit status: 0 if all attempts ran (EBUSY or not), 1 on setup failure.\n",
 		AIO_NR_READS);
@@ -1046,7 +1054,8 @@ int main(int argc, char **argv)
 		const char *opt = argv[i];
 		const char *val = NULL;
 		bool takes_val = !strcmp(opt, "--base") || !strcmp(opt, "--attempts") ||
-				 !strcmp(opt, "--image") || !strcmp(opt, "--dir");
+				 !strcmp(opt, "--image") || !strcmp(opt, "--dir") ||
+				 !strcmp(opt, "--hold-ms");
 
 		if (takes_val) {
 			if (i + 1 >= argc) {
@@ -1070,6 +1079,15 @@ int main(int argc, char **argv)
 				setup_error("--attempts: '%s' is not a positive number", val);
 				return 1;
 			}
+		} else if (!strcmp(opt, "--hold-ms")) {
+			char *end;
+
+			errno = 0;
+			g_hold_ms = strtol(val, &end, 10);
+			if (errno || *end || end == val || g_hold_ms < 0) {
+				setup_error("--hold-ms: '%s' is not a number of milliseconds", val);
+				return 1;
+			}
 		} else if (!strcmp(opt, "--until-busy")) {
 			until_busy = true;
 		} else if (!strcmp(opt, "--keep-mounted")) {
@@ -1084,6 +1102,8 @@ int main(int argc, char **argv)
 	}
 	if (image && sc != SC_AIO_DIRECT)
 		warnx_("--image is only used by aio-direct; ignored");
+	if (g_hold_ms && sc != SC_URING_REGISTERED)
+		warnx_("--hold-ms is only used by uring-registered; ignored");
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal; /* no SA_RESTART: finish the attempt, then stop */

@@ -199,6 +199,68 @@ TEST_F(ModelTest, PinsOnOtherMountsAreNotListed) {
   EXPECT_EQ(model.pins_on(45).size(), 1u);
 }
 
+// fputrace started after the registration: the exit probe finds the file in
+// the ring's table and sends it (flagged) just before the task_exit record.
+Event found_at_exit(Seq& seq, Task t, uint64_t ring, FileRef f) {
+  Event e = seq.ring_file(std::move(t), ring, std::move(f));
+  e.detail = FT_RING_FILE_AT_EXIT;
+  e.ret = -1;
+  return e;
+}
+
+TEST_F(ModelTest, RegistrationFoundAtExitPinsLikeASeenOne) {
+  Event exit = seq.exit(user(100));
+  exit.detail = FT_EXIT_GROUP_DEAD;
+  EXPECT_TRUE(feed(found_at_exit(seq, user(100), kRing, file(kFile))).empty());
+  auto pinned = feed(exit);
+  ASSERT_EQ(pinned.size(), 1u);
+  EXPECT_EQ(pinned[0].pins[0].holder, Holder::IoUring);
+  EXPECT_NE(pinned[0].pins[0].why.find("found at exit"), std::string::npos) << pinned[0].pins[0].why;
+
+  auto busy = feed(seq.umount(user(1), "/mnt/x", -EBUSY));
+  ASSERT_EQ(busy.size(), 1u);
+  ASSERT_EQ(busy[0].pins.size(), 1u);
+  const Pin& pin = busy[0].pins[0];
+  EXPECT_EQ(pin.origin.tgid, 100u);
+  EXPECT_EQ(pin.source, Source::IoUring);
+  EXPECT_EQ(pin.ring, kRing);
+  EXPECT_EQ(busy[0].verdict, "deferred_release");
+
+  feed(seq.ring_exit(kRing, false));
+  auto end = feed(seq.ring_exit(kRing, true));
+  ASSERT_EQ(end.size(), 1u);
+  EXPECT_EQ(end[0].pins[0].holder, Holder::DelayedFput);
+  EXPECT_NE(end[0].pins[0].why.find("found at exit"), std::string::npos) << end[0].pins[0].why;
+  feed(seq.delayed_run(false));
+  auto released = feed(seq.delayed_run(true));
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0].kind, Finding::Kind::PinReleased);
+  EXPECT_EQ(model.pin_count(), 0u);
+}
+
+TEST_F(ModelTest, LastThreadExitOfANonLeaderEndsTheProcess) {
+  feed(found_at_exit(seq, user(100, 101), kRing, file(kFile)));
+  EXPECT_TRUE(feed(seq.exit(user(100, 102))).empty()) << "another thread: the process lives on";
+  Event last = seq.exit(user(100, 101));
+  last.detail = FT_EXIT_GROUP_DEAD;
+  auto pinned = feed(last);
+  ASSERT_EQ(pinned.size(), 1u);
+  EXPECT_EQ(pinned[0].pins[0].origin.tgid, 100u);
+}
+
+TEST_F(ModelTest, SeenRegistrationIsNotRelabelledByTheExitScan) {
+  feed(seq.ring_file(user(100), 0, file(kFile)));  // registered by ring index: unnamed ring
+  feed(found_at_exit(seq, user(100), kRing, file(kFile)));
+  auto pinned = feed(seq.exit(user(100)));
+  ASSERT_EQ(pinned.size(), 1u);
+  EXPECT_EQ(pinned[0].pins[0].why.find("found at exit"), std::string::npos) << pinned[0].pins[0].why;
+  EXPECT_EQ(pinned[0].pins[0].ring, kRing) << "the exit scan names the ring";
+  feed(seq.ring_exit(kRing, false));
+  auto end = feed(seq.ring_exit(kRing, true));
+  ASSERT_EQ(end.size(), 1u);
+  EXPECT_EQ(end[0].pins[0].holder, Holder::DelayedFput);
+}
+
 // ---- recorded sequences (tests/data, captured by fputrace watch --events) ----
 
 std::vector<LogRecord> load(const std::string& name) {

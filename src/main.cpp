@@ -3,6 +3,15 @@
 
 #include "cli.hpp"
 
+namespace {
+
+void add_backend_option(CLI::App* sub, std::string& backend) {
+  sub->add_option("--backend", backend, "auto|fentry|kprobe|tracepoint")
+      ->check(CLI::IsMember({"auto", "fentry", "kprobe", "tracepoint"}));
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"fputrace: find what still holds a mount after its process exited (deferred file release)"};
   app.require_subcommand(1);
@@ -16,8 +25,7 @@ int main(int argc, char** argv) {
   w->add_flag("--json", watch.json, "one JSON object per line");
   w->add_option("-o,--output", watch.output, "write to FILE instead of stdout");
   w->add_option("--mount", watch.mounts, "watch only this mount (repeatable; default: all)");
-  w->add_option("--backend", watch.backend, "auto|fentry|kprobe|tracepoint")
-      ->check(CLI::IsMember({"auto", "fentry", "kprobe", "tracepoint"}));
+  add_backend_option(w, watch.backend);
   w->add_option("--events", watch.events_path, "also write the raw event log (JSON lines) to FILE");
   w->add_option("command", watch.command, "COMMAND [ARGS...] to run and trace (after --)");
 
@@ -25,8 +33,7 @@ int main(int argc, char** argv) {
   auto* r = app.add_subcommand("record", "record a trace (Chrome Trace Event JSON for Perfetto, or the raw event log)");
   r->add_option("-o,--output", rec.trace_path, "trace file")->required();
   r->add_option("--mount", rec.mounts, "record only this mount (repeatable; default: all)");
-  r->add_option("--backend", rec.backend, "auto|fentry|kprobe|tracepoint")
-      ->check(CLI::IsMember({"auto", "fentry", "kprobe", "tracepoint"}));
+  add_backend_option(r, rec.backend);
   r->add_option("--duration", rec.duration_s, "stop after S seconds");
   r->add_option("--format", rec.trace_format, "chrome (default) or jsonl")->check(CLI::IsMember({"chrome", "jsonl"}));
   r->add_option("command", rec.command, "COMMAND [ARGS...] to run and trace (after --)");
@@ -46,8 +53,7 @@ int main(int argc, char** argv) {
   b->add_option("path", busy.path, "mount point")->required();
   b->add_flag("--json", busy.json, "JSON output");
   b->add_option("--watch-ms", busy.watch_ms, "how long to watch for deferred releases (default 300)");
-  b->add_option("--backend", busy.backend, "auto|fentry|kprobe|tracepoint")
-      ->check(CLI::IsMember({"auto", "fentry", "kprobe", "tracepoint"}));
+  add_backend_option(b, busy.backend);
 
   fputrace::UmountOptions um;
   auto* u = app.add_subcommand("umount",
@@ -58,8 +64,7 @@ int main(int argc, char** argv) {
   u->add_flag("-f,--force", um.force, "MNT_FORCE");
   u->add_flag("-l,--lazy", um.lazy, "MNT_DETACH (returns at once; the superblock lives on)");
   u->add_flag("--json", um.json, "JSON output");
-  u->add_option("--backend", um.backend, "auto|fentry|kprobe|tracepoint")
-      ->check(CLI::IsMember({"auto", "fentry", "kprobe", "tracepoint"}));
+  add_backend_option(u, um.backend);
   u->add_option("command", um.command, "COMMAND [ARGS...] to run first (after --), then unmount");
 
   CLI11_PARSE(app, argc, argv);

@@ -3,6 +3,27 @@
 pass=0
 fail=0
 
+judge() {  # judge NAME EXPECT STDERR-FILES...: check /tmp/NAME.{repro,watch}
+  name=$1 expect=$2
+  shift 2
+  result=$(fputrace-check "$expect" "/tmp/$name.repro" "/tmp/$name.watch")
+  status=$?
+  echo "$name: $result"
+  if [ $status -ne 0 ]; then
+    fail=$((fail + 1))
+    echo "--- stderr"; cat "$@"
+    echo "--- repro"; cat "/tmp/$name.repro"
+    echo "--- watch"; cat "/tmp/$name.watch"
+    echo "--- events"; cat "/tmp/$name.events"
+  else
+    pass=$((pass + 1))
+    # The raw event log, for run-suite.sh to keep (unit-test data).
+    echo "FPUTRACE-EVENTS-BEGIN $name"
+    cat "/tmp/$name.repro" "/tmp/$name.events"
+    echo "FPUTRACE-EVENTS-END"
+  fi
+}
+
 run() {  # run BACKEND SCENARIO EXPECT REPRO-ARGS...
   backend=$1 scenario=$2 expect=$3
   shift 3
@@ -14,22 +35,7 @@ run() {  # run BACKEND SCENARIO EXPECT REPRO-ARGS...
     fail=$((fail + 1))
     return
   fi
-  result=$(fputrace-check "$expect" "/tmp/$name.repro" "/tmp/$name.watch")
-  status=$?
-  echo "$name: $result"
-  if [ $status -ne 0 ]; then
-    fail=$((fail + 1))
-    echo "--- stderr"; cat "/tmp/$name.err"
-    echo "--- repro"; cat "/tmp/$name.repro"
-    echo "--- watch"; cat "/tmp/$name.watch"
-    echo "--- events"; cat "/tmp/$name.events"
-  else
-    pass=$((pass + 1))
-    # The raw event log, for run-suite.sh to keep (unit-test data).
-    echo "FPUTRACE-EVENTS-BEGIN $name"
-    cat "/tmp/$name.repro" "/tmp/$name.events"
-    echo "FPUTRACE-EVENTS-END"
-  fi
+  judge "$name" "$expect" "/tmp/$name.err"
 }
 
 uname -r

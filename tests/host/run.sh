@@ -11,6 +11,10 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 1
 fi
 
+# bpftool needs bpffs for the doctor cross-check; fputrace mounts tracefs and
+# securityfs itself when they are missing.
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+
 work=$(mktemp -d /tmp/fputrace-host.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 failures=0 passes=0

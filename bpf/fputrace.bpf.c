@@ -270,35 +270,32 @@ static __always_inline void report_registered_fds(int ring_fd, __u64 ufds, __u32
 	}
 }
 
-SEC("tracepoint/syscalls/sys_enter_io_uring_register")
-int tp_enter_io_uring_register(struct trace_event_raw_sys_enter *ctx)
+static __always_inline bool is_file_registration(__u64 opcode)
 {
-	__u32 opcode = (__u32)ctx->args[1] & ~IORING_REGISTER_USE_REGISTERED_RING;
-	if (opcode != IORING_REGISTER_FILES && opcode != IORING_REGISTER_FILES2 &&
-	    opcode != IORING_REGISTER_FILES_UPDATE && opcode != IORING_REGISTER_FILES_UPDATE2)
-		return 0;
-	struct call_args a = {};
-	__u64 key = stash_key(STASH_REGISTER);
-	a.a[0] = ctx->args[0];
-	a.a[1] = ctx->args[1];
-	a.a[2] = ctx->args[2];
-	a.a[3] = ctx->args[3];
-	map_put(&call_stash, &key, &a);
-	return 0;
+	opcode &= ~IORING_REGISTER_USE_REGISTERED_RING;
+	return opcode == IORING_REGISTER_FILES || opcode == IORING_REGISTER_FILES2 ||
+	       opcode == IORING_REGISTER_FILES_UPDATE || opcode == IORING_REGISTER_FILES_UPDATE2;
 }
 
-SEC("tracepoint/syscalls/sys_exit_io_uring_register")
-int tp_exit_io_uring_register(struct trace_event_raw_sys_exit *ctx)
+/* io_uring_register(ring_fd, opcode, arg, nr) on entry: keep the arguments. */
+static __always_inline void register_stash(__u64 ring_fd, __u64 opcode, __u64 arg, __u64 nr)
 {
+	if (!is_file_registration(opcode))
+		return;
+	struct call_args a = {};
 	__u64 key = stash_key(STASH_REGISTER);
-	struct call_args *a = bpf_map_lookup_elem(&call_stash, &key);
-	if (!a)
-		return 0;
-	__u64 ring_fd = a->a[0], opcode = a->a[1], arg = a->a[2], nr = a->a[3];
-	bpf_map_delete_elem(&call_stash, &key);
-	if (ctx->ret < 0)
-		return 0;
+	a.a[0] = ring_fd;
+	a.a[1] = opcode;
+	a.a[2] = arg;
+	a.a[3] = nr;
+	map_put(&call_stash, &key, &a);
+}
 
+/* A successful file registration: report each fd on a watched mount. */
+static __always_inline void register_done(__u64 ring_fd, __u64 opcode, __u64 arg, __u64 nr, long ret)
+{
+	if (ret < 0 || !is_file_registration(opcode))
+		return;
 	int ring = (opcode & IORING_REGISTER_USE_REGISTERED_RING) ? -1 : (int)ring_fd;
 	opcode &= ~IORING_REGISTER_USE_REGISTERED_RING;
 
@@ -307,16 +304,43 @@ int tp_exit_io_uring_register(struct trace_event_raw_sys_exit *ctx)
 		/* struct io_uring_rsrc_register / _update2: nr and data pointer */
 		struct { __u32 off_or_nr; __u32 flags; __u64 resv2; __u64 data; __u64 tags; __u32 nr; } r = {};
 		if (bpf_probe_read_user(&r, sizeof(r), (void *)arg))
-			return 0;
+			return;
 		ufds = r.data;
 		nr = opcode == IORING_REGISTER_FILES2 ? r.off_or_nr : r.nr;
 	} else if (opcode == IORING_REGISTER_FILES_UPDATE) {
 		struct { __u32 offset; __u32 resv; __u64 fds; } u = {};
 		if (bpf_probe_read_user(&u, sizeof(u), (void *)arg))
-			return 0;
+			return;
 		ufds = u.fds;
 	}
 	report_registered_fds(ring, ufds, (__u32)nr);
+}
+
+/* The stashed arguments of this thread's call, consumed; false if none. */
+static __always_inline bool take_stash(__u32 id, struct call_args *out)
+{
+	__u64 key = stash_key(id);
+	struct call_args *a = bpf_map_lookup_elem(&call_stash, &key);
+	if (!a)
+		return false;
+	*out = *a;
+	bpf_map_delete_elem(&call_stash, &key);
+	return true;
+}
+
+SEC("tracepoint/syscalls/sys_enter_io_uring_register")
+int tp_enter_io_uring_register(struct trace_event_raw_sys_enter *ctx)
+{
+	register_stash(ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_io_uring_register")
+int tp_exit_io_uring_register(struct trace_event_raw_sys_exit *ctx)
+{
+	struct call_args a;
+	if (take_stash(STASH_REGISTER, &a))
+		register_done(a.a[0], a.a[1], a.a[2], a.a[3], ctx->ret);
 	return 0;
 }
 
@@ -447,13 +471,9 @@ __noinline int ft_report_aio_iocb(__u64 ctx_id, __u64 uiocb_slot)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_io_submit")
-int tp_enter_io_submit(struct trace_event_raw_sys_enter *ctx)
+/* io_submit(ctx_id, nr, iocbpp) on entry: the iocbs name their fds. */
+static __always_inline void io_submit_entry(__u64 ctx_id, long nr, __u64 iocbpp)
 {
-	__u64 ctx_id = ctx->args[0];
-	long nr = (long)ctx->args[1];
-	__u64 iocbpp = ctx->args[2];
-
 	if (nr > FT_MAX_FDS_PER_CALL) {
 		stat_inc(FT_STAT_FD_SCAN_TRUNCATED);
 		nr = FT_MAX_FDS_PER_CALL;
@@ -464,6 +484,12 @@ int tp_enter_io_submit(struct trace_event_raw_sys_enter *ctx)
 		if (ft_report_aio_iocb(ctx_id, iocbpp + i * 8))
 			break;
 	}
+}
+
+SEC("tracepoint/syscalls/sys_enter_io_submit")
+int tp_enter_io_submit(struct trace_event_raw_sys_enter *ctx)
+{
+	io_submit_entry(ctx->args[0], (long)ctx->args[1], ctx->args[2]);
 	return 0;
 }
 
@@ -692,33 +718,39 @@ int tp_process_exit(void *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_umount")
-int tp_enter_umount(struct trace_event_raw_sys_enter *ctx)
+static __always_inline void umount_stash(__u64 upath, __u64 flags)
 {
 	struct call_args a = {};
 	__u64 key = stash_key(STASH_UMOUNT);
-	a.a[0] = ctx->args[0];
-	a.a[1] = ctx->args[1];
+	a.a[0] = upath;
+	a.a[1] = flags;
 	map_put(&call_stash, &key, &a);
+}
+
+static __always_inline void umount_done(__u64 upath, __u64 flags, long ret)
+{
+	struct ft_event *e = event_new(FT_EV_UMOUNT);
+	if (!e)
+		return;
+	bpf_probe_read_user_str(e->path, sizeof(e->path), (void *)upath);
+	e->ret = ret;
+	e->detail = (__u32)flags;
+	bpf_ringbuf_submit(e, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_umount")
+int tp_enter_umount(struct trace_event_raw_sys_enter *ctx)
+{
+	umount_stash(ctx->args[0], ctx->args[1]);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_umount")
 int tp_exit_umount(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 key = stash_key(STASH_UMOUNT);
-	struct call_args *a = bpf_map_lookup_elem(&call_stash, &key);
-	if (!a)
-		return 0;
-	__u64 upath = a->a[0], flags = a->a[1];
-	bpf_map_delete_elem(&call_stash, &key);
-	struct ft_event *e = event_new(FT_EV_UMOUNT);
-	if (!e)
-		return 0;
-	bpf_probe_read_user_str(e->path, sizeof(e->path), (void *)upath);
-	e->ret = ctx->ret;
-	e->detail = (__u32)flags;
-	bpf_ringbuf_submit(e, 0);
+	struct call_args a;
+	if (take_stash(STASH_UMOUNT, &a))
+		umount_done(a.a[0], a.a[1], ctx->ret);
 	return 0;
 }
 
@@ -921,6 +953,68 @@ SEC("kprobe/aio_complete_rw")
 int BPF_KPROBE(kprobe_aio_complete_rw, struct kiocb *iocb, long res)
 {
 	on_aio_complete((__u64)iocb, res);
+	return 0;
+}
+/* ---- the same three syscalls through their x86-64 wrappers ----
+ * Any enabled syscall tracepoint puts every syscall of every task on the slow
+ * entry path; where the wrappers can be probed the collector uses these and
+ * leaves the syscall tracepoints off. Arguments come from the saved user regs. */
+#define SYS_ARG1(r) BPF_CORE_READ(r, di)
+#define SYS_ARG2(r) BPF_CORE_READ(r, si)
+#define SYS_ARG3(r) BPF_CORE_READ(r, dx)
+#define SYS_ARG4(r) BPF_CORE_READ(r, r10)
+
+SEC("fexit/__x64_sys_io_uring_register")
+int BPF_PROG(fexit_sys_io_uring_register, const struct pt_regs *regs, long ret)
+{
+	register_done(SYS_ARG1(regs), SYS_ARG2(regs), SYS_ARG3(regs), SYS_ARG4(regs), ret);
+	return 0;
+}
+SEC("fentry/__x64_sys_io_submit")
+int BPF_PROG(fentry_sys_io_submit, const struct pt_regs *regs)
+{
+	io_submit_entry(SYS_ARG1(regs), (long)SYS_ARG2(regs), SYS_ARG3(regs));
+	return 0;
+}
+SEC("fexit/__x64_sys_umount")
+int BPF_PROG(fexit_sys_umount, const struct pt_regs *regs, long ret)
+{
+	umount_done(SYS_ARG1(regs), SYS_ARG2(regs), ret);
+	return 0;
+}
+
+SEC("kprobe/__x64_sys_io_uring_register")
+int BPF_KPROBE(kprobe_sys_io_uring_register, const struct pt_regs *regs)
+{
+	register_stash(SYS_ARG1(regs), SYS_ARG2(regs), SYS_ARG3(regs), SYS_ARG4(regs));
+	return 0;
+}
+SEC("kretprobe/__x64_sys_io_uring_register")
+int BPF_KRETPROBE(kretprobe_sys_io_uring_register, long ret)
+{
+	struct call_args a;
+	if (take_stash(STASH_REGISTER, &a))
+		register_done(a.a[0], a.a[1], a.a[2], a.a[3], ret);
+	return 0;
+}
+SEC("kprobe/__x64_sys_io_submit")
+int BPF_KPROBE(kprobe_sys_io_submit, const struct pt_regs *regs)
+{
+	io_submit_entry(SYS_ARG1(regs), (long)SYS_ARG2(regs), SYS_ARG3(regs));
+	return 0;
+}
+SEC("kprobe/__x64_sys_umount")
+int BPF_KPROBE(kprobe_sys_umount, const struct pt_regs *regs)
+{
+	umount_stash(SYS_ARG1(regs), SYS_ARG2(regs));
+	return 0;
+}
+SEC("kretprobe/__x64_sys_umount")
+int BPF_KRETPROBE(kretprobe_sys_umount, long ret)
+{
+	struct call_args a;
+	if (take_stash(STASH_UMOUNT, &a))
+		umount_done(a.a[0], a.a[1], ret);
 	return 0;
 }
 #endif /* !FT_READ_CAST */

@@ -52,6 +52,13 @@ const struct bpf_insn kReturnZero[] = {
     {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
 };
 
+// r0 = *(u64 *)(r1 + 0); r0 = 0; exit
+const struct bpf_insn kReadArgReturnZero[] = {
+    {.code = BPF_LDX | BPF_MEM | BPF_DW, .dst_reg = 0, .src_reg = 1, .off = 0, .imm = 0},
+    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
+    {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
+};
+
 std::string why_refused(const char* what, int err) {
   switch (err) {
     case EPERM:
@@ -86,6 +93,13 @@ Capability attach_via_perf(int prog_fd, perf_event_attr& attr, const char* what)
   if (ev.fd < 0) return refused(errno, why_refused(what, errno));
   if (::ioctl(ev.fd, PERF_EVENT_IOC_SET_BPF, prog_fd) < 0) return refused(errno, why_refused(what, errno));
   return ok();
+}
+
+// The kernel's BTF, parsed once: every try below needs it, and parsing a few
+// MB of BTF is the slowest part of starting up.
+const btf* vmlinux_btf() {
+  static std::unique_ptr<btf, void (*)(btf*)> cached(btf__load_vmlinux_btf(), btf__free);
+  return cached.get();
 }
 
 }  // namespace
@@ -137,19 +151,20 @@ std::map<std::string, uint64_t> kallsyms_lookup(const std::initializer_list<std:
 }
 
 bool kernel_has_btf_func(const std::string& name) {
-  std::unique_ptr<btf, void (*)(btf*)> vmlinux(btf__load_vmlinux_btf(), btf__free);
+  const btf* vmlinux = vmlinux_btf();
   if (!vmlinux) return false;
-  return btf__find_by_name_kind(vmlinux.get(), name.c_str(), BTF_KIND_FUNC) > 0;
+  return btf__find_by_name_kind(vmlinux, name.c_str(), BTF_KIND_FUNC) > 0;
 }
 
-Capability try_fentry(const std::string& func) {
-  std::unique_ptr<btf, void (*)(btf*)> vmlinux(btf__load_vmlinux_btf(), btf__free);
+Capability try_fentry(const std::string& func, bool reads_first_arg) {
+  const btf* vmlinux = vmlinux_btf();
   if (!vmlinux) return refused(ENOENT, "no kernel BTF: fentry needs /sys/kernel/btf/vmlinux");
-  int id = btf__find_by_name_kind(vmlinux.get(), func.c_str(), BTF_KIND_FUNC);
+  int id = btf__find_by_name_kind(vmlinux, func.c_str(), BTF_KIND_FUNC);
   if (id <= 0) return refused(ENOENT, fmt::format("{} is not in the kernel's BTF (inlined or absent)", func));
   LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY,
               .attach_btf_id = static_cast<__u32>(id));
-  Fd prog(bpf_prog_load(BPF_PROG_TYPE_TRACING, "ft_probe", "GPL", kReturnZero, 2, &opts));
+  Fd prog(reads_first_arg ? bpf_prog_load(BPF_PROG_TYPE_TRACING, "ft_probe", "GPL", kReadArgReturnZero, 3, &opts)
+                          : bpf_prog_load(BPF_PROG_TYPE_TRACING, "ft_probe", "GPL", kReturnZero, 2, &opts));
   if (prog.fd < 0) return refused(errno, why_refused("loading an fentry program", errno));
   Fd link(bpf_raw_tracepoint_open(nullptr, prog.fd));
   if (link.fd < 0) return refused(errno, why_refused(fmt::format("attaching fentry to {}", func).c_str(), errno));
@@ -184,9 +199,9 @@ Capability try_tracepoint(const std::string& tracefs, const std::string& categor
 }
 
 Capability try_tp_btf(const std::string& tracepoint) {
-  std::unique_ptr<btf, void (*)(btf*)> vmlinux(btf__load_vmlinux_btf(), btf__free);
+  const btf* vmlinux = vmlinux_btf();
   if (!vmlinux) return refused(ENOENT, "no kernel BTF: tp_btf needs /sys/kernel/btf/vmlinux");
-  int id = btf__find_by_name_kind(vmlinux.get(), ("btf_trace_" + tracepoint).c_str(), BTF_KIND_TYPEDEF);
+  int id = btf__find_by_name_kind(vmlinux, ("btf_trace_" + tracepoint).c_str(), BTF_KIND_TYPEDEF);
   if (id <= 0) return refused(ENOENT, fmt::format("tracepoint {} has no BTF type", tracepoint));
   LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_RAW_TP,
               .attach_btf_id = static_cast<__u32>(id));

@@ -34,7 +34,10 @@ std::map<std::string, uint64_t> kallsyms_lookup(const std::initializer_list<std:
 bool kernel_has_btf_func(const std::string& name);
 
 // Each tries for real: loads a two-instruction program and attaches it.
-Capability try_fentry(const std::string& func);
+// reads_first_arg: the program also loads the function's first argument, which
+// some kernels refuse when its BTF type is only a forward declaration (the
+// x86-64 syscall wrappers on 5.10).
+Capability try_fentry(const std::string& func, bool reads_first_arg = false);
 Capability try_kprobe(const std::string& func);
 Capability try_tracepoint(const std::string& tracefs, const std::string& category, const std::string& name);
 Capability try_tp_btf(const std::string& tracepoint);

@@ -25,6 +25,19 @@ const std::vector<FunctionTarget>& function_targets() {
       {"task_work_add", true, "tells task-work deferral from the delayed_fput list"},
       {"fput_close", false, "last-reference detection on close paths (6.15+)"},
       {"aio_complete_rw", false, "aio completion context"},
+      // Syscall wrappers: probing them keeps the syscall tracepoints, which put
+      // every syscall of every task on the slow entry path, switched off.
+      {"__x64_sys_io_uring_register",
+       false,
+       "io_uring_register without a syscall tracepoint",
+       {"syscalls/sys_enter_io_uring_register", "syscalls/sys_exit_io_uring_register"},
+       true},
+      {"__x64_sys_io_submit", false, "io_submit without a syscall tracepoint", {"syscalls/sys_enter_io_submit"}, true},
+      {"__x64_sys_umount",
+       false,
+       "umount without a syscall tracepoint",
+       {"syscalls/sys_enter_umount", "syscalls/sys_exit_umount"},
+       true},
   };
   return targets;
 }
@@ -34,7 +47,7 @@ namespace {
 // Tries the backends allowed by the request for one function, fentry first.
 std::optional<Backend> choose_for_function(const FunctionTarget& t, const std::string& requested, ProbePlan& plan) {
   if (requested == "auto" || requested == "fentry") {
-    Capability c = try_fentry(t.name);
+    Capability c = try_fentry(t.name, t.reads_args_from_ctx);
     plan.fentry_tried[t.name] = c;
     if (c.available) return Backend::Fentry;
   }
@@ -242,8 +255,9 @@ class SkelTracer : public Tracer {
       auto [kind, target] = split_section(bpf_program__section_name(prog));
       bool load = false;
       if (kind == "tracepoint") {
-        load = tracepoint_exists(tracefs, target);
-        if (!load) attach_notices_.push_back(fmt::format("skipped tracepoint {}: not in this kernel", target));
+        load = tracepoint_exists(tracefs, target) && !replaced_by_function(target);
+        if (!tracepoint_exists(tracefs, target))
+          attach_notices_.push_back(fmt::format("skipped tracepoint {}: not in this kernel", target));
       } else {
         auto it = plan_.functions.find(target);
         bool fentry_kind = kind == "fentry" || kind == "fexit";
@@ -253,6 +267,15 @@ class SkelTracer : public Tracer {
       }
       bpf_program__set_autoload(prog, load);
     }
+  }
+
+  // True when a probed function does this tracepoint's job.
+  bool replaced_by_function(const std::string& tracepoint) const {
+    for (const auto& t : function_targets())
+      if (plan_.functions.count(t.name))
+        for (const auto& r : t.replaces)
+          if (r == tracepoint) return true;
+    return false;
   }
 
   bool fill_mount_filter(const TraceOptions& opts, std::string& error) {
@@ -314,6 +337,19 @@ int quiet_libbpf(enum libbpf_print_level level, const char* fmt, va_list args) {
 
 namespace {
 
+// A load failure caused by an optional probe must not cost the whole trace:
+// drop the optional function probes (their tracepoints take over) and say so.
+bool drop_optional_functions(ProbePlan& plan, const std::string& why) {
+  bool dropped = false;
+  for (const auto& t : function_targets()) {
+    if (t.required || !plan.functions.count(t.name)) continue;
+    plan.functions.erase(t.name);
+    dropped = true;
+  }
+  if (dropped) plan.notices.push_back(fmt::format("optional probes dropped after a load failure ({})", why));
+  return dropped;
+}
+
 std::unique_ptr<Tracer> start_with_plan(const ProbePlan& plan, const TraceOptions& opts, const std::string& tracefs,
                                         Tracer::Callback on_event, std::string& error) {
   if (plan.use_cast_reads) {
@@ -335,6 +371,7 @@ std::unique_ptr<Tracer> start_tracer(const TraceOptions& opts, Tracer::Callback 
   auto plan = plan_probes(opts.backend, error);
   if (!plan) return nullptr;
   auto tracer = start_with_plan(*plan, opts, tracefs, on_event, error);
+  if (!tracer && drop_optional_functions(*plan, error)) tracer = start_with_plan(*plan, opts, tracefs, on_event, error);
   if (tracer || opts.backend != "auto" || plan->fput_backend == Backend::Tracepoint) return tracer;
   // auto: the fput probes passed the tries but the full programs did not load
   // or attach here; tracepoints still explain what they can.

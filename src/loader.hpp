@@ -20,6 +20,9 @@ struct FunctionTarget {
   std::string name;
   bool required;        // without it the fput probes cannot work at all
   std::string purpose;  // for notices and doctor
+  // Tracepoints ("category/name") this probe makes unnecessary when it attaches.
+  std::vector<std::string> replaces = {};
+  bool reads_args_from_ctx = false;  // try fentry with a program that reads its first argument
 };
 const std::vector<FunctionTarget>& function_targets();
 

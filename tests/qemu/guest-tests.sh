@@ -44,7 +44,7 @@ for backend in fentry kprobe tracepoint; do
   run $backend uring-pending uring --attempts 5 --until-busy
   run $backend uring-pending-thread uring --attempts 5 --until-busy
   if [ $backend != tracepoint ]; then
-    run $backend aio-direct aio --attempts 2 --image /payload/ext4.img
+    run $backend aio-direct aio --attempts 5 --image /payload/ext4.img
   fi
   run $backend plain-exit none --attempts 3
 done
@@ -57,7 +57,7 @@ head -n 1 /tmp/fentry.uring-registered.err
 late() {  # late BACKEND
   name=$1.uring-registered-late
   for try in 1 2 3; do
-    fputrace-repro uring-registered --hold-ms 5000 >"/tmp/$name.repro" 2>"/tmp/$name.rerr" &
+    fputrace-repro uring-registered --hold-ms 10000 >"/tmp/$name.repro" 2>"/tmp/$name.rerr" &
     rp=$!
     sleep 1.5
     fputrace watch --json --backend "$1" -o "/tmp/$name.watch" --events "/tmp/$name.events" -- \

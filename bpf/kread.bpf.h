@@ -132,24 +132,101 @@ static __always_inline void *ft_file_private(struct file *f)
 #endif
 }
 
-/* True when this fput drops the last reference. f_ref (file_ref_t, 6.13+)
- * stores "references - 1"; f_count (older) stores the count itself. */
-static __always_inline bool ft_file_is_last_ref(struct file *f)
+/* How many references the file holds: f_ref (file_ref_t, 6.13+) stores
+ * "references - 1" (negative once dead), f_count (older) the count itself. */
+static __always_inline long ft_file_refs(struct file *f)
 {
 	if (bpf_core_field_exists(f->f_ref)) {
+		long raw;
 #ifdef FT_READ_CAST
-		return f->f_ref.refcnt.counter == 0;
+		raw = f->f_ref.refcnt.counter;
 #else
-		return BPF_CORE_READ(f, f_ref.refcnt.counter) == 0;
+		raw = BPF_CORE_READ(f, f_ref.refcnt.counter);
 #endif
+		return raw < 0 ? 0 : raw + 1;
 	}
 	struct file___old *old = (void *)f;
 #ifdef FT_READ_CAST
 	old = FT_CAST(struct file___old, f);
-	return old->f_count.counter == 1;
+	return old->f_count.counter;
 #else
-	return BPF_CORE_READ(old, f_count.counter) == 1;
+	return BPF_CORE_READ(old, f_count.counter);
 #endif
+}
+
+/* The same from a BTF-typed pointer (fentry arguments): a plain load. */
+static __always_inline long ft_file_refs_typed(struct file *f)
+{
+	if (bpf_core_field_exists(f->f_ref)) {
+		long raw = f->f_ref.refcnt.counter;
+		return raw < 0 ? 0 : raw + 1;
+	}
+	struct file___old *old = (void *)f;
+	return old->f_count.counter;
+}
+
+#define FT_MNT_INTERNAL 0x4000 /* MNT_INTERNAL: kern_mount()ed, in no namespace */
+
+/* A kernel-internal mount (pipefs, sockfs, anon_inodefs, aio...): its files
+ * can never keep an umount busy. */
+static __always_inline bool ft_file_mnt_internal(struct file *f)
+{
+	int flags;
+#ifdef FT_READ_CAST
+	flags = f->f_path.mnt->mnt_flags;
+#else
+	flags = BPF_CORE_READ(f, f_path.mnt, mnt_flags);
+#endif
+	return flags & FT_MNT_INTERNAL;
+}
+
+/* ---- the kernel's own test in fput: may this final fput use task work? ----
+ * fput() queues ____fput as task work unless in_interrupt(), the task is a
+ * kernel thread, or task_work_add() fails because the task is past
+ * exit_task_work() (task_works == &work_exited, a static callback_head whose
+ * func is NULL: a real queued work always has one). */
+
+/* Interrupt context, found without the preempt count: reading it needs
+ * __preempt_count (or pcpu_hot) as a typed ksym, which kernels without
+ * CONFIG_KALLSYMS_ALL cannot resolve. An interrupt (and a softirq run from it
+ * or from local_bh_enable, both on the per-CPU irq stack) runs on a stack
+ * that is not the current task's. Every program's context pointer lives on
+ * the stack the probe fired on: the trampoline's frame (fentry), the saved
+ * pt_regs (kprobe), the argument array (raw and BTF tracepoints). So: is the
+ * context inside [task->stack, task->stack + THREAD_SIZE)? (The BPF frame
+ * itself may be a private per-CPU stack on new kernels: not usable.)
+ * Not caught: task code that merely has bottom halves disabled, which
+ * in_interrupt() also counts. */
+#define FT_THREAD_SIZE_MAX (32u << 10) /* 16 KiB, 32 KiB with KASAN */
+
+static __always_inline bool ft_in_interrupt(struct task_struct *t, void *ctx)
+{
+	__u64 lo;
+#ifdef FT_READ_CAST
+	lo = (__u64)t->stack;
+#else
+	lo = (__u64)BPF_CORE_READ(t, stack);
+#endif
+	__u64 at = (__u64)ctx;
+	return !(at > lo && at < lo + FT_THREAD_SIZE_MAX);
+}
+
+static __always_inline bool ft_task_works_closed(struct task_struct *t)
+{
+	struct callback_head *tw;
+	void *func;
+#ifdef FT_READ_CAST
+	tw = t->task_works;
+	if (!tw)
+		return false;
+	func = tw->func;
+#else
+	tw = BPF_CORE_READ(t, task_works);
+	if (!tw)
+		return false;
+	func = BPF_CORE_READ(tw, func);
+#endif
+	return func == NULL;
 }
 
 /* Offset of the callback_head that fput hands to task_work_add; 0 if this

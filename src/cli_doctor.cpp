@@ -28,14 +28,14 @@ struct TracepointUse {
   const char* name;
 };
 const TracepointUse kTracepoints[] = {
-    {"syscalls", "sys_enter_io_uring_register"},
-    {"syscalls", "sys_exit_io_uring_register"},
+    {"io_uring", "io_uring_register"},
     {"io_uring", "io_uring_file_get"},
     {"io_uring", "io_uring_complete"},
     {"workqueue", "workqueue_execute_start"},
     {"workqueue", "workqueue_execute_end"},
     {"syscalls", "sys_enter_io_submit"},
     {"sched", "sched_process_exit"},
+    {"iomap", "iomap_dio_complete"},
     {"syscalls", "sys_enter_umount"},
     {"syscalls", "sys_exit_umount"},
 };
@@ -61,10 +61,9 @@ json collect(std::string& error) {
                   {"bpf_rdonly_cast", capability_json(rdonly_cast_available())}};
 
   json functions = json::object();
-  auto syms = kallsyms_lookup({"fput", "__fput", "task_work_add", "fput_close", "aio_complete_rw", "____fput",
-                               "delayed_fput", "io_ring_exit_work"});
-  for (const char* fn : {"fput", "__fput", "task_work_add", "fput_close", "aio_complete_rw", "____fput", "delayed_fput",
-                         "io_ring_exit_work"}) {
+  auto syms =
+      kallsyms_lookup({"fput", "__fput", "fput_close", "aio_complete_rw", "delayed_fput", "io_ring_exit_work"});
+  for (const char* fn : {"fput", "__fput", "fput_close", "aio_complete_rw", "delayed_fput", "io_ring_exit_work"}) {
     functions[fn] = {{"btf", kernel_has_btf_func(fn)}, {"kallsyms", syms.count(fn) > 0}};
   }
   j["functions"] = functions;

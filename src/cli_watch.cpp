@@ -50,13 +50,16 @@ void report_losses(const TraceStats& s, Sink& sink) {
                      {"deferred", s.deferred},
                      {"fd_scan_truncated", s.fd_scan_truncated},
                      {"ring_layout_unknown", s.ring_layout_unknown},
+                     {"late_deferrals", s.late_deferrals},
+                     {"uring_requests", s.uring_requests},
+                     {"owner_evictions", s.owner_evictions},
                      {"undecodable", s.undecodable}});
   }
-  if (s.ringbuf_drops || s.map_full || s.undecodable || s.fd_scan_truncated)
+  if (s.ringbuf_drops || s.map_full || s.undecodable || s.fd_scan_truncated || s.owner_evictions)
     complain(
         fmt::format("lost data: {} records dropped (ring buffer full), {} items untracked (map full), "
-                    "{} undecodable records, {} fd lists cut short",
-                    s.ringbuf_drops, s.map_full, s.undecodable, s.fd_scan_truncated));
+                    "{} file owners evicted (LRU full), {} undecodable records, {} fd lists cut short",
+                    s.ringbuf_drops, s.map_full, s.owner_evictions, s.undecodable, s.fd_scan_truncated));
 }
 
 std::string kernel_release() {

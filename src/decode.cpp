@@ -43,6 +43,8 @@ std::optional<EventType> type_of(uint32_t raw) {
       return EventType::TaskExit;
     case FT_EV_UMOUNT:
       return EventType::Umount;
+    case FT_EV_PENDING_AT_EXIT:
+      return EventType::PendingAtExit;
     default:
       return std::nullopt;
   }
@@ -70,6 +72,30 @@ std::string join_path(const char (&names)[FT_PATH_DEPTH][FT_NAME_LEN], bool trun
   }
   if (truncated) path.insert(0, "/...");
   return path;
+}
+
+std::optional<Owner> owner_of(const ft_origin& o) {
+  Owner owner;
+  switch (o.source) {
+    case FT_SRC_URING_REQ:
+      owner.kind = OwnerKind::UringRequest;
+      break;
+    case FT_SRC_URING_REG:
+      owner.kind = OwnerKind::UringRegistered;
+      break;
+    case FT_SRC_AIO:
+      owner.kind = OwnerKind::Aio;
+      break;
+    default:
+      return std::nullopt;  // FT_SRC_NONE: no owner known
+  }
+  owner.task = Task{o.tgid, o.tid, 0, bounded(o.comm, FT_COMM_LEN)};
+  owner.ring = o.ring;
+  owner.since_ns = o.time_ns;
+  owner.found_at_exit = o.flags & FT_ORIGIN_AT_EXIT;
+  owner.gone = o.flags & FT_ORIGIN_GONE;
+  owner.no_completions = o.flags & FT_ORIGIN_NO_COMPLETIONS;
+  return owner;
 }
 
 }  // namespace
@@ -101,6 +127,7 @@ std::optional<Event> decode(const void* data, size_t size) {
   e.ret = raw.ret;
   e.detail = raw.detail;
   e.path = bounded(raw.path, FT_UMOUNT_PATH_LEN);
+  e.owner = owner_of(raw.origin);
   return e;
 }
 

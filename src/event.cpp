@@ -23,7 +23,7 @@ bool Task::leader() const {
 }
 
 namespace {
-constexpr std::array<std::pair<EventType, std::string_view>, 13> kEventNames{{
+constexpr std::array<std::pair<EventType, std::string_view>, 14> kEventNames{{
     {EventType::RingFile, "ring_file"},
     {EventType::UringReq, "uring_req"},
     {EventType::UringDone, "uring_done"},
@@ -37,6 +37,13 @@ constexpr std::array<std::pair<EventType, std::string_view>, 13> kEventNames{{
     {EventType::DelayedRunEnd, "delayed_fput_run_end"},
     {EventType::TaskExit, "task_exit"},
     {EventType::Umount, "umount"},
+    {EventType::PendingAtExit, "pending_at_exit"},
+}};
+
+constexpr std::array<std::pair<OwnerKind, std::string_view>, 3> kOwnerKindNames{{
+    {OwnerKind::UringRequest, "io_uring_request"},
+    {OwnerKind::UringRegistered, "io_uring_registered"},
+    {OwnerKind::Aio, "aio"},
 }};
 
 constexpr std::array<std::pair<Backend, std::string_view>, 3> kBackendNames{{
@@ -67,6 +74,18 @@ std::string_view to_string(Backend b) {
 std::optional<Backend> backend_from_string(std::string_view s) {
   for (const auto& [backend, name] : kBackendNames)
     if (name == s) return backend;
+  return std::nullopt;
+}
+
+std::string_view to_string(OwnerKind k) {
+  for (const auto& [kind, name] : kOwnerKindNames)
+    if (kind == k) return name;
+  return "unknown";
+}
+
+std::optional<OwnerKind> owner_kind_from_string(std::string_view s) {
+  for (const auto& [kind, name] : kOwnerKindNames)
+    if (name == s) return kind;
   return std::nullopt;
 }
 

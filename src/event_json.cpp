@@ -40,6 +40,37 @@ Task task_from_json(const json& j) {
   return t;
 }
 
+json owner_to_json(const Owner& o) {
+  json j{{"kind", to_string(o.kind)},
+         {"tgid", o.task.tgid},
+         {"tid", o.task.tid},
+         {"comm", o.task.comm},
+         {"since_ns", o.since_ns}};
+  if (o.ring) j["ring"] = o.ring;
+  if (o.found_at_exit) j["found_at_exit"] = true;
+  if (o.gone) j["gone"] = true;
+  if (o.no_completions) j["no_completions"] = true;
+  return j;
+}
+
+Owner owner_from_json(const json& j) {
+  if (!j.is_object()) throw std::invalid_argument("owner is not an object");
+  Owner o;
+  auto kind_name = field<std::string>(j, "kind");
+  auto kind = owner_kind_from_string(kind_name);
+  if (!kind) throw std::invalid_argument(fmt::format("unknown owner kind \"{}\"", kind_name));
+  o.kind = *kind;
+  o.task.tgid = field<uint32_t>(j, "tgid");
+  o.task.tid = field<uint32_t>(j, "tid");
+  o.task.comm = optional_field<std::string>(j, "comm", "");
+  o.since_ns = optional_field<uint64_t>(j, "since_ns", 0);
+  o.ring = optional_field<uint64_t>(j, "ring", 0);
+  o.found_at_exit = optional_field<bool>(j, "found_at_exit", false);
+  o.gone = optional_field<bool>(j, "gone", false);
+  o.no_completions = optional_field<bool>(j, "no_completions", false);
+  return o;
+}
+
 }  // namespace
 
 json event_to_json(const Event& e) {
@@ -58,6 +89,7 @@ json event_to_json(const Event& e) {
   j["ret"] = e.ret;
   if (e.detail) j["detail"] = e.detail;
   if (!e.path.empty()) j["path"] = e.path;
+  if (e.owner) j["owner"] = owner_to_json(*e.owner);
   return j;
 }
 
@@ -90,6 +122,7 @@ Event event_from_json(const json& j) {
   e.ret = optional_field<int64_t>(j, "ret", 0);
   e.detail = optional_field<uint32_t>(j, "detail", 0);
   e.path = optional_field<std::string>(j, "path", "");
+  if (j.contains("owner")) e.owner = owner_from_json(j["owner"]);
   return e;
 }
 

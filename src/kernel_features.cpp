@@ -150,6 +150,50 @@ std::map<std::string, uint64_t> kallsyms_lookup(const std::initializer_list<std:
   return found;
 }
 
+std::optional<std::vector<std::string>> raw_tracepoint_args(const std::string& tracepoint) {
+  const btf* vmlinux = vmlinux_btf();
+  if (!vmlinux) return std::nullopt;
+  int id = btf__find_by_name_kind(vmlinux, ("btf_trace_" + tracepoint).c_str(), BTF_KIND_TYPEDEF);
+  if (id <= 0) return std::nullopt;
+  // typedef -> pointer -> function prototype (void *__data, args...)
+  const btf_type* t = btf__type_by_id(vmlinux, btf__resolve_type(vmlinux, id));
+  if (!t || !btf_is_ptr(t)) return std::nullopt;
+  const btf_type* proto = btf__type_by_id(vmlinux, t->type);
+  if (!proto || !btf_is_func_proto(proto)) return std::nullopt;
+  std::vector<std::string> args;
+  const btf_param* p = btf_params(proto);
+  for (int i = 1; i < btf_vlen(proto); ++i) {  // [0] is __data
+    const btf_type* a = btf__type_by_id(vmlinux, btf__resolve_type(vmlinux, p[i].type));
+    if (!a || !btf_is_ptr(a)) {
+      args.emplace_back("int");
+      continue;
+    }
+    const btf_type* target = btf__type_by_id(vmlinux, btf__resolve_type(vmlinux, a->type));
+    if (target && btf_is_struct(target))
+      args.push_back(std::string("ptr:") + btf__name_by_offset(vmlinux, target->name_off));
+    else
+      args.emplace_back("ptr");
+  }
+  return args;
+}
+
+UringTracepointArgs uring_tracepoint_args() {
+  UringTracepointArgs out;
+  // io_uring_file_get: (ctx, fd) up to 5.17, (ctx, req, user_data, fd) 5.18 -
+  // 6.2, (struct io_kiocb *req, fd) since 6.3: the fd is the last argument.
+  if (auto a = raw_tracepoint_args("io_uring_file_get"); a && (a->size() == 2 || a->size() == 4) &&
+                                                          a->back() == "int")
+  {
+    out.file_get_fd = static_cast<int>(a->size()) - 1;
+    out.file_get_req_first = a->front() == "ptr:io_kiocb";
+  }
+  // io_uring_complete: (ctx, user_data, res[, cflags]) up to 5.17; (ctx, req,
+  // ...) since: the request is the second argument, a pointer.
+  if (auto a = raw_tracepoint_args("io_uring_complete"); a && a->size() >= 3 && a->at(1).starts_with("ptr"))
+    out.complete_req = 1;
+  return out;
+}
+
 bool kernel_has_btf_func(const std::string& name) {
   const btf* vmlinux = vmlinux_btf();
   if (!vmlinux) return false;

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace fputrace {
 
@@ -32,6 +33,21 @@ std::string ensure_tracefs(std::string& error);
 std::map<std::string, uint64_t> kallsyms_lookup(const std::initializer_list<std::string>& names);
 
 bool kernel_has_btf_func(const std::string& name);
+
+// The parameters of a tracepoint as its raw (BPF_RAW_TRACEPOINT) program sees
+// them, from the kernel's btf_trace_<name> typedef: one entry per argument,
+// "ptr:STRUCT" for a pointer to a named struct, "ptr" for other pointers,
+// "int" for everything else. nullopt when the kernel has no such tracepoint.
+std::optional<std::vector<std::string>> raw_tracepoint_args(const std::string& tracepoint);
+
+// Where the io_uring tracepoints keep what the BPF side reads (their
+// prototypes changed over the years); -1 where this kernel lacks it.
+struct UringTracepointArgs {
+  int file_get_fd = -1;   // io_uring_file_get: the fd
+  bool file_get_req_first = false;  // its first argument is the io_kiocb, not the ring
+  int complete_req = -1;  // io_uring_complete: the io_kiocb
+};
+UringTracepointArgs uring_tracepoint_args();
 
 // Each tries for real: loads a two-instruction program and attaches it.
 // reads_first_arg: the program also loads the function's first argument, which

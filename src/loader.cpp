@@ -20,18 +20,11 @@ namespace fputrace {
 
 const std::vector<FunctionTarget>& function_targets() {
   static const std::vector<FunctionTarget> targets{
-      {"fput", true, "last-reference detection"},
+      {"fput", true, "final fputs that cannot use task work, decided at entry"},
       {"__fput", true, "final release (mount reference dropped)"},
-      {"task_work_add", true, "tells task-work deferral from the delayed_fput list"},
-      {"fput_close", false, "last-reference detection on close paths (6.15+)"},
-      {"aio_complete_rw", false, "aio completion context"},
+      {"fput_close", false, "final fputs on close paths (6.15+)"},
       // Syscall wrappers: probing them keeps the syscall tracepoints, which put
       // every syscall of every task on the slow entry path, switched off.
-      {"__x64_sys_io_uring_register",
-       false,
-       "io_uring_register without a syscall tracepoint",
-       {"syscalls/sys_enter_io_uring_register", "syscalls/sys_exit_io_uring_register"},
-       true},
       {"__x64_sys_io_submit", false, "io_submit without a syscall tracepoint", {"syscalls/sys_enter_io_submit"}, true},
       {"__x64_sys_umount",
        false,
@@ -210,10 +203,32 @@ class SkelTracer : public Tracer {
     s.deferred = sum(FT_STAT_DEFERRED);
     s.fd_scan_truncated = sum(FT_STAT_FD_SCAN_TRUNCATED);
     s.ring_layout_unknown = sum(FT_STAT_RING_LAYOUT_UNKNOWN);
+    s.late_deferrals = sum(FT_STAT_LATE_DEFERRALS);
+    s.uring_requests = sum(FT_STAT_URING_REQUESTS);
+    s.owner_evictions = owner_evictions(sum(FT_STAT_FILES_INSERTED), sum(FT_STAT_FILES_DELETED));
     return s;
   }
 
  private:
+  // The owners map is an LRU map: the kernel evicts silently when it is full.
+  // Every entry is inserted once and removed by __fput or by eviction, so the
+  // evictions are inserts - deletes - live entries (counted only when the
+  // difference says the map may have been full: walking it costs syscalls).
+  uint64_t owner_evictions(uint64_t inserted, uint64_t deleted) const {
+    int fd = bpf_map__fd(skel_->maps.files);
+    uint64_t capacity = bpf_map__max_entries(skel_->maps.files);
+    if (inserted < deleted || inserted - deleted <= capacity) return 0;
+    uint64_t live = 0;
+    uint64_t key = 0, next = 0;
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      live++;
+      key = next;
+      prev = &key;
+    }
+    return inserted - deleted > live ? inserted - deleted - live : 0;
+  }
+
   static int on_record(void* ctx, void* data, size_t size) {
     auto* self = static_cast<SkelTracer*>(ctx);
     if (auto e = decode(data, size))
@@ -229,23 +244,29 @@ class SkelTracer : public Tracer {
   }
 
   void configure(const TraceOptions& opts) {
-    auto syms = kallsyms_lookup({"____fput", "delayed_fput", "io_ring_exit_work"});
+    auto syms = kallsyms_lookup({"delayed_fput", "io_ring_exit_work", "aio_complete_rw"});
     auto addr = [&](const char* n) -> uint64_t {
       auto it = syms.find(n);
       return it == syms.end() ? 0 : it->second;
     };
     skel_->rodata->filter_mounts = !opts.mount_ids.empty();
-    skel_->rodata->track_releases = plan_.fput_backend != Backend::Tracepoint;
     skel_->rodata->fput_backend = plan_.fput_backend == Backend::Fentry   ? FT_BACKEND_FENTRY
                                   : plan_.fput_backend == Backend::Kprobe ? FT_BACKEND_KPROBE
                                                                           : FT_BACKEND_TRACEPOINT;
     skel_->rodata->self_tgid = static_cast<uint32_t>(::getpid());
-    skel_->rodata->addr_task_work_fput = addr("____fput");
     skel_->rodata->addr_delayed_fput = addr("delayed_fput");
     skel_->rodata->addr_ring_exit_work = addr("io_ring_exit_work");
+    skel_->rodata->addr_aio_complete_rw = addr("aio_complete_rw");
+    UringTracepointArgs uring = uring_tracepoint_args();
+    skel_->rodata->file_get_fd_arg = uring.file_get_fd;
+    skel_->rodata->file_get_req_first = uring.file_get_req_first;
+    skel_->rodata->complete_req_arg = uring.complete_req;
     if (!addr("delayed_fput")) attach_notices_.push_back("delayed_fput not in /proc/kallsyms: its runs are not seen");
     if (!addr("io_ring_exit_work"))
       attach_notices_.push_back("io_ring_exit_work not in /proc/kallsyms: ring teardown is not seen");
+    if (uring.complete_req < 0)
+      attach_notices_.push_back(
+          "io_uring_complete does not name the request on this kernel: requests count as in flight until exit");
   }
 
   // Autoload exactly the programs the plan chose; skip missing tracepoints.
@@ -255,8 +276,13 @@ class SkelTracer : public Tracer {
       auto [kind, target] = split_section(bpf_program__section_name(prog));
       bool load = false;
       if (kind == "tracepoint") {
-        load = tracepoint_exists(tracefs, target) && !replaced_by_function(target);
-        if (!tracepoint_exists(tracefs, target))
+        bool exists = tracepoint_exists(tracefs, target);
+        load = exists && !replaced_by_function(target);
+        if (!exists) attach_notices_.push_back(fmt::format("skipped tracepoint {}: not in this kernel", target));
+      } else if (kind == "raw_tp" || kind == "tp_btf") {
+        bool exists = raw_tracepoint_args(target).has_value();
+        load = exists && wanted_on_backend(target);
+        if (!exists && wanted_on_backend(target))
           attach_notices_.push_back(fmt::format("skipped tracepoint {}: not in this kernel", target));
       } else {
         auto it = plan_.functions.find(target);
@@ -267,6 +293,13 @@ class SkelTracer : public Tracer {
       }
       bpf_program__set_autoload(prog, load);
     }
+  }
+
+  // iomap_dio_complete stands in for the fput probes on the tracepoint
+  // backend only (aio completions); the others run with every backend.
+  bool wanted_on_backend(const std::string& tracepoint) const {
+    if (tracepoint == "iomap_dio_complete") return plan_.fput_backend == Backend::Tracepoint;
+    return true;
   }
 
   // True when a probed function does this tracepoint's job.
@@ -288,9 +321,8 @@ class SkelTracer : public Tracer {
     return true;
   }
 
-  // The fput probes go last: until task_work_add and __fput are attached, a
-  // final fput would look deferred (libbpf itself reads sysfs files while
-  // attaching kprobes).
+  // The fput probes go last: until __fput and the workqueue probes are
+  // attached, a deferral would not be matched with its release.
   static bool is_fput_probe(const std::string& target) { return target == "fput" || target == "fput_close"; }
 
   bool attach_all(std::string& error) {

@@ -50,6 +50,9 @@ struct TraceStats {
   uint64_t deferred = 0;
   uint64_t fd_scan_truncated = 0;
   uint64_t ring_layout_unknown = 0;  // rings whose file table this kernel lays out unknown
+  uint64_t uring_requests = 0;       // io_uring requests on watched files counted (none sent)
+  uint64_t late_deferrals = 0;       // deferrals seen only when released (a race at fput)
+  uint64_t owner_evictions = 0;      // owners evicted from the full LRU map: attribution lost
   uint64_t undecodable = 0;
 };
 

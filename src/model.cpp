@@ -72,6 +72,8 @@ std::vector<Finding> Model::apply(const Event& e) {
       return on_task_exit(e);
     case EventType::Umount:
       return on_umount(e);
+    case EventType::PendingAtExit:
+      return on_pending_at_exit(e);
   }
   return {};
 }
@@ -168,18 +170,29 @@ std::vector<Finding> Model::on_uring_req(const Event& e) {
 }
 
 std::vector<Finding> Model::on_uring_done(const Event& e) {
-  auto req = requests_.find(e.req);
-  if (req == requests_.end()) return {};
-  uint64_t file = req->second.file;
-  requests_.erase(req);
-  auto it = files_.find(file);
-  if (it == files_.end()) return {};
-  FileState& fs = it->second;
-  if (fs.pending_uring > 0) fs.pending_uring--;
+  uint64_t file = e.file.ptr;
+  if (file) {
+    // Sent by the kernel side only for a completion on a kernel thread after
+    // the owner's process exited.
+    if (internal_mount(e.file)) return {};
+    FileState& fs = remember_file(e.file);
+    learn_owner(fs, e);
+    if (fs.pending_uring > 0) fs.pending_uring--;
+  } else {
+    // Old logs: a uring_done for every tracked request.
+    auto req = requests_.find(e.req);
+    if (req == requests_.end()) return {};
+    file = req->second.file;
+    requests_.erase(req);
+    auto it = files_.find(file);
+    if (it == files_.end()) return {};
+    if (it->second.pending_uring > 0) it->second.pending_uring--;
+  }
   if (!e.task.kernel_thread()) return {};
   // Completed on a kernel thread (the ring's exit work): the request's
   // reference is dropped there, and a kernel thread's last fput always goes
   // to the delayed_fput list. With fput probes we wait to see it instead.
+  FileState& fs = files_.at(file);
   fs.done_on_kthread = true;
   if (sees_releases(e.backend)) return {};
   auto f = set_pin(e, file, Holder::DelayedFput, Confidence::Inferred,
@@ -199,6 +212,43 @@ std::vector<Finding> Model::on_aio_submit(const Event& e) {
 std::vector<Finding> Model::on_aio_done(const Event& e) {
   auto it = files_.find(e.file.ptr);
   if (it != files_.end() && it->second.pending_aio > 0) it->second.pending_aio--;
+  return {};
+}
+
+void Model::learn_owner(FileState& fs, const Event& e) {
+  if (!e.owner) return;
+  const Owner& o = *e.owner;
+  Origin origin;
+  origin.task = o.task;
+  origin.source = o.kind == OwnerKind::Aio ? Source::Aio : Source::IoUring;
+  origin.ring = o.ring;
+  origin.registered = o.kind == OwnerKind::UringRegistered;
+  origin.time_ns = o.since_ns;
+  origin.found_at_exit = o.found_at_exit;
+  // A registration the model saw keeps its richer history.
+  if (fs.origin && fs.origin->registered && origin.registered && fs.origin->task.tgid == origin.task.tgid) return;
+  fs.origin = origin;
+  if (o.ring && o.kind != OwnerKind::Aio) {
+    RingState& ring = rings_[o.ring];
+    if (ring.files.empty()) ring.owner = o.task;
+    ring.files.insert(e.file.ptr);
+  }
+}
+
+std::vector<Finding> Model::on_pending_at_exit(const Event& e) {
+  if (internal_mount(e.file)) return {};
+  FileState& fs = remember_file(e.file);
+  learn_owner(fs, e);
+  fs.pending_uring = static_cast<int>(e.ret > 0 ? e.ret : 1);
+  name_mount(e.file.mnt_id);
+  bool unsure = e.owner && e.owner->no_completions;
+  std::string why =
+      unsure ? fmt::format("{} io_uring request(s) submitted and not seen completing (this kernel's completion "
+                           "tracepoint does not name requests) at exit",
+                           fs.pending_uring)
+             : fmt::format("{} io_uring request(s) in flight at exit", fs.pending_uring);
+  auto f = set_pin(e, e.file.ptr, Holder::IoUring, Confidence::Inferred, why);
+  if (f) return {*f};
   return {};
 }
 
@@ -231,8 +281,10 @@ std::vector<Finding> Model::on_ring_exit(const Event& e, bool end) {
 std::vector<Finding> Model::on_deferred(const Event& e) {
   // A pipe, socket or aio ring on an internal mount can never hold up an umount.
   if (internal_mount(e.file)) return {};
-  remember_file(e.file);
+  FileState& fs = remember_file(e.file);
+  learn_owner(fs, e);
   std::string why;
+  Confidence confidence = Confidence::Observed;
   switch (static_cast<DeferReason>(e.detail)) {
     case DeferReason::KernelThread:
       why = fmt::format("last fput on kernel thread {} ({})", e.task.comm, e.task.tid);
@@ -243,11 +295,18 @@ std::vector<Finding> Model::on_deferred(const Event& e) {
     case DeferReason::NoTaskWork:
       why = "last fput in interrupt context";
       break;
+    case DeferReason::SeenAtRelease:
+      why = "last fput raced with another CPU's (seen only when the delayed_fput work released it)";
+      break;
+    case DeferReason::AioCompletion:
+      why = fmt::format("aio completion on {} ({}) held the last reference", e.task.comm, e.task.tid);
+      confidence = Confidence::Inferred;
+      break;
     case DeferReason::Unknown:
       why = "last fput deferred";
       break;
   }
-  auto f = set_pin(e, e.file.ptr, Holder::DelayedFput, Confidence::Observed, why + ", queued on delayed_fput list");
+  auto f = set_pin(e, e.file.ptr, Holder::DelayedFput, confidence, why + ", queued on delayed_fput list");
   if (f) return {*f};
   return {};
 }

@@ -10,25 +10,37 @@
 namespace fputrace {
 
 enum class EventType {
-  RingFile,     // a file was registered with an io_uring ring
-  UringReq,     // an io_uring request took a file
-  UringDone,    // that request completed
+  RingFile,     // a file is in an io_uring ring's fixed file table
+  UringReq,     // (old logs) an io_uring request took a file
+  UringDone,    // a request completed on a kernel thread after its owner exited
   RingExit,     // io_ring_exit_work started (ring teardown, on a kworker)
   RingExitEnd,  // ... and returned
-  AioSubmit,    // io_submit of an iocb on a file
-  AioDone,      // aio completion
+  AioSubmit,    // (old logs) io_submit of an iocb on a file
+  AioDone,      // (old logs) aio completion
   Deferred,     // a final fput was queued on the delayed_fput list (observed)
   Released,     // __fput ran: the mount reference was dropped (observed)
   DelayedRun,   // the delayed_fput work item started
   DelayedRunEnd,
-  TaskExit,  // a thread of a process that owns tracked files exited
-  Umount,    // umount(2) returned
+  TaskExit,        // the last thread of a process that owned files exited
+  Umount,          // umount(2) returned
+  PendingAtExit,   // io_uring requests on a file were in flight when their owner's process exited
 };
 
 enum class Backend { Tracepoint, Fentry, Kprobe };
 
 // Why a final fput went to the delayed_fput list (Event::detail for Deferred).
-enum class DeferReason : uint32_t { Unknown = 0, KernelThread = 1, NoTaskWork = 2, TaskWorkFailed = 3 };
+enum class DeferReason : uint32_t {
+  Unknown = 0,
+  KernelThread = 1,
+  NoTaskWork = 2,        // interrupt context
+  TaskWorkFailed = 3,    // task past its task-work stage
+  SeenAtRelease = 4,     // missed at fput (a concurrent drop): seen when __fput ran from delayed_fput
+  AioCompletion = 5,     // tracepoint backend: an aio completion held the last reference
+};
+
+// What the kernel side knew of a file's owner when it sent the record: the
+// task that last used it for io_uring or aio, claimed in the kernel.
+enum class OwnerKind { UringRequest, UringRegistered, Aio };
 
 struct Task {
   uint32_t tgid = 0;
@@ -52,6 +64,16 @@ struct FileRef {
   std::string mount_path;  // the mount's mount point as the kernel named it; "" if not sent
 };
 
+struct Owner {
+  OwnerKind kind = OwnerKind::UringRequest;
+  Task task;  // flags unused
+  uint64_t ring = 0;      // io_ring_ctx, or aio context id
+  uint64_t since_ns = 0;  // when it claimed the file
+  bool found_at_exit = false;   // in a ring's table at exit; the registration was not seen
+  bool gone = false;            // its process had exited
+  bool no_completions = false;  // this kernel cannot tell completed requests: counts only grow
+};
+
 struct Event {
   EventType type = EventType::Umount;
   Backend backend = Backend::Tracepoint;
@@ -64,12 +86,15 @@ struct Event {
   int64_t ret = 0;
   uint32_t detail = 0;
   std::string path;  // umount target
+  std::optional<Owner> owner;  // Deferred, PendingAtExit, UringDone, RingFile
 };
 
 std::string_view to_string(EventType t);
 std::optional<EventType> event_type_from_string(std::string_view s);
 std::string_view to_string(Backend b);
 std::optional<Backend> backend_from_string(std::string_view s);
+std::string_view to_string(OwnerKind k);
+std::optional<OwnerKind> owner_kind_from_string(std::string_view s);
 
 // True when the backend probes fput/__fput, so deferrals and releases are seen.
 bool sees_releases(Backend b);

@@ -26,20 +26,21 @@
 #define FT_EXIT_MAX_RING_SLOTS 256
 
 enum ft_event_type {
-	FT_EV_RING_FILE = 1,     /* a file on a watched mount was registered with a ring */
-	FT_EV_URING_REQ = 2,     /* an io_uring request took a file on a watched mount */
-	FT_EV_URING_DONE = 3,    /* a tracked io_uring request completed */
+	FT_EV_RING_FILE = 1,     /* a file on a watched mount is in a ring's fixed file table */
+	FT_EV_URING_REQ = 2,     /* (old logs only) an io_uring request took a file */
+	FT_EV_URING_DONE = 3,    /* a request on a file whose owner has exited completed on a kernel thread */
 	FT_EV_RING_EXIT = 4,     /* io_ring_exit_work started for a ring (kworker) */
 	FT_EV_RING_EXIT_END = 5, /* ...and returned */
-	FT_EV_AIO_SUBMIT = 6,    /* io_submit of an iocb on a watched file */
-	FT_EV_AIO_DONE = 7,      /* aio_complete_rw for a watched file */
+	FT_EV_AIO_SUBMIT = 6,    /* (old logs only) io_submit of an iocb on a watched file */
+	FT_EV_AIO_DONE = 7,      /* (old logs only) aio_complete_rw for a watched file */
 	FT_EV_DEFERRED = 8,      /* final fput left the task: queued on delayed_fput_list */
-	FT_EV_RELEASED = 9,      /* __fput ran for a tracked file: mount reference dropped */
+	FT_EV_RELEASED = 9,      /* __fput ran for a reported file: mount reference dropped */
 	FT_EV_DELAYED_RUN = 10,  /* the delayed_fput work item started */
 	FT_EV_DELAYED_RUN_END = 11,
-	FT_EV_TASK_EXIT = 12,    /* a thread of a tracked process exited (detail: ft_task_exit_detail) */
+	FT_EV_TASK_EXIT = 12,    /* the last thread of a process that owns files exited */
 	FT_EV_UMOUNT = 13,       /* umount(2) returned */
-	FT_EV_TYPE_MAX = 14,
+	FT_EV_PENDING_AT_EXIT = 14, /* io_uring requests on a file in flight when their owner's process exited */
+	FT_EV_TYPE_MAX = 15,
 };
 
 /* Task context flags (ft_task.flags). */
@@ -50,11 +51,42 @@ enum ft_task_flags {
 	FT_TASK_LEADER = 1u << 3,    /* tid == tgid */
 };
 
-/* Why a deferred record was sent (ft_event.detail for FT_EV_DEFERRED). */
+/* Why a deferred record was sent (ft_event.detail for FT_EV_DEFERRED). The
+ * first three are the kernel's own test in fput, decided at fput entry. */
 enum ft_defer_reason {
-	FT_DEFER_KTHREAD = 1,        /* last fput from a kernel thread */
-	FT_DEFER_NO_TASK_WORK = 2,   /* no task_work was queued: interrupt context */
-	FT_DEFER_TASK_WORK_FAILED = 3, /* task_work_add refused: task past exit_task_work */
+	FT_DEFER_KTHREAD = 1,          /* last fput from a kernel thread */
+	FT_DEFER_NO_TASK_WORK = 2,     /* interrupt context: no task work possible */
+	FT_DEFER_TASK_WORK_FAILED = 3, /* task past exit_task_work (task_works == &work_exited) */
+	FT_DEFER_SEEN_AT_RELEASE = 4,  /* missed at fput (it raced with another CPU's drop):
+					* __fput ran from the delayed_fput work; time_ns is
+					* when that run started */
+	FT_DEFER_AIO_COMPLETION = 5,   /* (tracepoint backend) an aio completion in interrupt or
+					* kernel-thread context held the last reference */
+};
+
+/* Who a file belongs to, from the kernel-side owners map (ft_event.origin). */
+enum ft_source {
+	FT_SRC_NONE = 0,       /* no owner known */
+	FT_SRC_URING_REQ = 1,  /* took it for an io_uring request */
+	FT_SRC_URING_REG = 2,  /* it is in a ring's fixed file table */
+	FT_SRC_AIO = 3,        /* submitted an aio iocb on it */
+};
+
+enum ft_origin_flags {
+	FT_ORIGIN_AT_EXIT = 1u << 0, /* found in a ring's table at exit, registration not seen */
+	FT_ORIGIN_GONE = 1u << 1,    /* the owner's process has exited */
+	FT_ORIGIN_NO_COMPLETIONS = 1u << 2, /* this kernel's completion tracepoint does not name
+					     * the request: in-flight counts only ever grow */
+};
+
+struct ft_origin {
+	__u32 tgid;
+	__u32 tid;
+	__u32 source; /* enum ft_source */
+	__u32 flags;  /* enum ft_origin_flags */
+	__u64 ring;   /* io_ring_ctx address or aio context id */
+	__u64 time_ns;
+	char comm[FT_COMM_LEN];
 };
 
 /* ft_event.detail for FT_EV_RING_FILE. */
@@ -69,6 +101,8 @@ enum ft_ring_file_detail {
 enum ft_task_exit_detail {
 	FT_EXIT_GROUP_DEAD = 1u << 0, /* the last thread of its process: the process is gone */
 };
+
+/* ft_event.detail for FT_EV_PENDING_AT_EXIT: enum ft_source of the requests. */
 
 /* Backend that produced a record (ft_event.backend). */
 enum ft_backend {
@@ -118,18 +152,23 @@ struct ft_event {
 			  * ft_task_exit_detail */
 	__u32 pad;
 	char path[FT_UMOUNT_PATH_LEN]; /* umount target as passed by the caller */
+	struct ft_origin origin;       /* FT_EV_DEFERRED, _PENDING_AT_EXIT, _URING_DONE,
+					* _RING_FILE: the file's owner as the kernel side knew it */
 };
 
 /* Counters the BPF side keeps so that nothing is lost silently. */
 enum ft_stat {
 	FT_STAT_RINGBUF_DROPS = 0, /* bpf_ringbuf_reserve failed: collector too slow */
-	FT_STAT_MAP_FULL = 1,      /* a tracking map was full: an item went untracked */
-	FT_STAT_FINAL_FPUTS = 2,   /* final fputs on watched mounts seen */
-	FT_STAT_DEFERRED = 3,      /* of those, deferred past the task */
-	FT_STAT_FD_SCAN_TRUNCATED = 4, /* more fds in one call than FT_MAX_FDS_PER_CALL, or at
-					* exit more fds / ring slots than FT_EXIT_MAX_* */
+	FT_STAT_MAP_FULL = 1,      /* a tracking map refused an item: it went untracked */
+	FT_STAT_FINAL_FPUTS = 2,   /* final fputs on watched mounts seen leaving their task */
+	FT_STAT_DEFERRED = 3,      /* deferred records sent (all reasons) */
+	FT_STAT_FD_SCAN_TRUNCATED = 4, /* more fds / ring slots / files per process than scanned */
 	FT_STAT_RING_LAYOUT_UNKNOWN = 5, /* a ring found at exit: fixed file table layout unknown */
-	FT_STAT_MAX = 6,
+	FT_STAT_FILES_INSERTED = 6, /* entries added to the owners map (LRU) */
+	FT_STAT_FILES_DELETED = 7,  /* entries removed from it by __fput */
+	FT_STAT_LATE_DEFERRALS = 8, /* deferrals only seen at release (FT_DEFER_SEEN_AT_RELEASE) */
+	FT_STAT_URING_REQUESTS = 9, /* io_uring requests on watched files counted in the kernel */
+	FT_STAT_MAX = 10,
 };
 
 #endif /* FPUTRACE_EVENTS_H */

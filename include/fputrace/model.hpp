@@ -119,6 +119,9 @@ class Model {
   std::vector<Finding> on_delayed_run(const Event& e, bool end);
   std::vector<Finding> on_task_exit(const Event& e);
   std::vector<Finding> on_umount(const Event& e);
+  std::vector<Finding> on_pending_at_exit(const Event& e);
+  // The kernel side's word on who owns the file, when the record carries it.
+  void learn_owner(FileState& fs, const Event& e);
   // "registered with io_uring ring 0x..", saying when the registration was
   // only found at exit.
   static std::string registration(const Origin& o);

@@ -12,6 +12,11 @@
 //   aio    some "deferred" event names an attempt's child as origin with source aio
 //   none   no umount_busy, deferred or pin_released at all, and every umount worked
 //
+//   fputrace-check quiet REPRO.jsonl WATCH.jsonl EVENTS.jsonl
+// as none, and the raw event log (--events) holds no record about a file on
+// an attempt's mount, while the final summary counted io_uring requests: they
+// were seen in the kernel and nothing was sent about them.
+//
 //   fputrace-check doctor DOCTOR.json fentry=0|1 kprobe=0|1 tracepoint=0|1 selected=B
 // compares `fputrace doctor --json` with what the caller found out by itself.
 //
@@ -108,6 +113,22 @@ std::string check_none(const std::vector<Attempt>& attempts, const std::vector<j
   return "";
 }
 
+std::string check_quiet(const std::vector<Attempt>& attempts, const std::vector<json>& watch,
+                        const std::vector<json>& events) {
+  if (std::string none = check_none(attempts, watch); !none.empty()) return none;
+  std::set<std::string> mounts;
+  for (const auto& a : attempts) mounts.insert(a.mount);
+  for (const auto& e : events) {
+    if (!e.contains("file") || e.value("type", "") == "mount") continue;
+    if (mounts.count(e["file"].value("mount_path", ""))) return fmt::format("a record was sent: {}", e.dump());
+  }
+  auto summary = events_named(watch, "summary");
+  if (summary.empty()) return "no summary line";
+  uint64_t seen = summary.back().value("uring_requests", uint64_t{0});
+  if (seen < attempts.size()) return fmt::format("only {} io_uring request(s) counted: were they traced?", seen);
+  return "";
+}
+
 std::string check_trace(const std::vector<Attempt>& attempts, const json& trace) {
   if (!trace.contains("traceEvents") || !trace["traceEvents"].is_array()) return "no traceEvents array";
   const json& meta = trace["metadata"]["fputrace"];
@@ -174,8 +195,10 @@ int check_doctor(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   if (argc >= 3 && std::string(argv[1]) == "doctor") return check_doctor(argc, argv);
-  if (argc != 4) {
-    fmt::print(stderr, "usage: fputrace-check uring|aio|none REPRO.jsonl WATCH.jsonl\n");
+  bool quiet = argc == 5 && std::string(argv[1]) == "quiet";
+  if (argc != 4 && !quiet) {
+    fmt::print(stderr, "usage: fputrace-check uring|aio|none REPRO.jsonl WATCH.jsonl\n"
+                       "       fputrace-check quiet REPRO.jsonl WATCH.jsonl EVENTS.jsonl\n");
     return 2;
   }
   std::string expect = argv[1];
@@ -196,6 +219,8 @@ int main(int argc, char** argv) {
       failure = check_aio(attempts, watch);
     else if (expect == "none")
       failure = check_none(attempts, watch);
+    else if (expect == "quiet")
+      failure = check_quiet(attempts, watch, read_lines(argv[4]));
     else if (expect == "trace")
       failure = "";  // handled below: the file is one JSON object
     else

@@ -15,7 +15,7 @@
  *                           [--image FILE] [--hold-ms N]
  *
  * SCENARIO: uring-registered | uring-pending | uring-pending-thread |
- *           aio-direct | plain-exit
+ *           aio-direct | plain-exit | uring-complete
  *
  * stdout: exactly one JSON line per attempt, plus one "cleanup" JSON line for
  * each attempt whose umount failed with EBUSY. Diagnostics go to stderr.
@@ -69,6 +69,7 @@ enum scenario {
 	SC_URING_PENDING_THREAD,
 	SC_AIO_DIRECT,
 	SC_PLAIN_EXIT,
+	SC_URING_COMPLETE,
 };
 
 static const char *const scenario_names[] = {
@@ -77,6 +78,7 @@ static const char *const scenario_names[] = {
 	[SC_URING_PENDING_THREAD] = "uring-pending-thread",
 	[SC_AIO_DIRECT] = "aio-direct",
 	[SC_PLAIN_EXIT] = "plain-exit",
+	[SC_URING_COMPLETE] = "uring-complete",
 };
 #define NR_SCENARIOS ((int)(sizeof(scenario_names) / sizeof(scenario_names[0])))
 
@@ -531,6 +533,51 @@ static void child_plain_exit(const char *dir)
 	_exit(0);
 }
 
+/*
+ * uring-complete (control): io_uring reads of a plain file (not registered)
+ * that all complete before the child exits. Nothing pins the mount, and
+ * fputrace must send nothing about the file: requests are counted in the
+ * kernel, not reported.
+ */
+static void child_uring_complete(const char *dir)
+{
+	static struct io_uring ring;
+	static char buf[64][64];
+	char path[PATH_MAX];
+	int fd, ret;
+
+	if (join_path(path, sizeof(path), dir, "completed") < 0)
+		child_fail("path too long");
+	fd = open(path, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		child_fail("open %s: %s", path, strerror(errno));
+	write_all_or_fail(fd, "fputrace\n", 9, path);
+	ret = io_uring_queue_init(64, &ring, 0);
+	if (ret < 0)
+		child_fail("io_uring_queue_init: %s", strerror(-ret));
+	for (int i = 0; i < 64; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+		if (!sqe)
+			child_fail("io_uring_get_sqe: no free sqe");
+		io_uring_prep_read(sqe, fd, buf[i], sizeof(buf[i]), 0);
+	}
+	ret = io_uring_submit(&ring);
+	if (ret != 64)
+		child_fail("io_uring_submit returned %d", ret);
+	for (int i = 0; i < 64; i++) {
+		struct io_uring_cqe *cqe;
+		ret = io_uring_wait_cqe(&ring, &cqe);
+		if (ret < 0)
+			child_fail("io_uring_wait_cqe: %s", strerror(-ret));
+		if (cqe->res < 0)
+			child_fail("read failed: %s", strerror(-cqe->res));
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	io_uring_queue_exit(&ring);
+	close(fd);
+	_exit(0);
+}
+
 static void child_main(enum scenario sc, const char *dir, int pipe_fd)
 {
 	signal(SIGINT, SIG_DFL);
@@ -543,6 +590,7 @@ static void child_main(enum scenario sc, const char *dir, int pipe_fd)
 	case SC_URING_PENDING_THREAD: child_uring_pending_thread(dir, pipe_fd); break;
 	case SC_AIO_DIRECT: child_aio_direct(dir); break;
 	case SC_PLAIN_EXIT: child_plain_exit(dir); break;
+	case SC_URING_COMPLETE: child_uring_complete(dir); break;
 	}
 	child_fail("unknown scenario %d", (int)sc);
 }
@@ -970,6 +1018,7 @@ static void usage(FILE *f)
 		"  uring-pending-thread  same, done by a non-leader thread that exits first\n"
 		"  aio-direct            %d O_DIRECT aio reads in flight at exit (ext4 on loop)\n"
 		"  plain-exit            exit with a plain fd open (control: never EBUSY)\n"
+		"  uring-complete        io_uring reads that all complete before exit (control)\n"
 		"\n"
 		"  --base DIR      where to create the mount directories (default /tmp)\n"
 		"  --attempts N    number of attempts (default 1)\n"
@@ -1001,7 +1050,7 @@ static int preflight(enum scenario sc)
 		warnx_("not running as root: mount will probably fail");
 
 	if (sc == SC_URING_REGISTERED || sc == SC_URING_PENDING ||
-	    sc == SC_URING_PENDING_THREAD) {
+	    sc == SC_URING_PENDING_THREAD || sc == SC_URING_COMPLETE) {
 		struct io_uring ring;
 		int ret = io_uring_queue_init(2, &ring, 0);
 

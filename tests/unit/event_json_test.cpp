@@ -33,6 +33,28 @@ TEST(EventJson, RoundTripsEveryField) {
   EXPECT_EQ(back.detail, 3u);
 }
 
+TEST(EventJson, RoundTripsTheOwner) {
+  test::Seq seq;
+  Owner o = test::Seq::owner(test::user(20, 21, "helper"), OwnerKind::UringRegistered, 0xabc);
+  o.since_ns = 77;
+  o.found_at_exit = true;
+  o.gone = true;
+  o.no_completions = true;
+  Event e = seq.deferred_owned(test::kworker(), test::file(0x1234), DeferReason::KernelThread, o);
+  Event back = event_from_json(event_to_json(e));
+  ASSERT_TRUE(back.owner.has_value());
+  EXPECT_EQ(back.owner->kind, OwnerKind::UringRegistered);
+  EXPECT_EQ(back.owner->task.tgid, 20u);
+  EXPECT_EQ(back.owner->task.tid, 21u);
+  EXPECT_EQ(back.owner->task.comm, "helper");
+  EXPECT_EQ(back.owner->ring, 0xabcu);
+  EXPECT_EQ(back.owner->since_ns, 77u);
+  EXPECT_TRUE(back.owner->found_at_exit);
+  EXPECT_TRUE(back.owner->gone);
+  EXPECT_TRUE(back.owner->no_completions);
+  EXPECT_FALSE(event_from_json(event_to_json(seq.exit(test::user(1)))).owner.has_value());
+}
+
 TEST(EventJson, RejectsUnknownTypeWithTheLineNumber) {
   std::istringstream in(
       "{\"type\":\"mount\",\"id\":4,\"path\":\"/x\"}\n"

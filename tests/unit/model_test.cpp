@@ -387,5 +387,95 @@ TEST(RecordedPlainExit, ProducesNoFindings) {
   EXPECT_EQ(findings, 0);
 }
 
+
+// ---- records of the kernel-side owners design (issue 8) ----
+
+TEST_F(ModelTest, PendingAtExitPinsWithTheSubmitterAsOrigin) {
+  // Nothing was sent per request: the exit record alone names the owner.
+  auto pins = feed(seq.pending_at_exit(user(300, 301, "helper"), file(kFile), kRing, 2));
+  ASSERT_EQ(pins.size(), 1u);
+  EXPECT_EQ(pins[0].kind, Finding::Kind::Deferred);
+  EXPECT_EQ(pins[0].pins[0].holder, Holder::IoUring);
+  EXPECT_EQ(pins[0].pins[0].origin.tgid, 300u);
+  EXPECT_EQ(pins[0].pins[0].origin.tid, 301u);
+  EXPECT_EQ(pins[0].pins[0].origin.comm, "helper");
+  EXPECT_EQ(pins[0].pins[0].confidence, Confidence::Inferred);
+  EXPECT_NE(pins[0].pins[0].why.find("2 io_uring request(s) in flight at exit"), std::string::npos);
+
+  auto busy = feed(seq.umount(user(1), "/mnt/x", -EBUSY));
+  ASSERT_EQ(busy.size(), 1u);
+  ASSERT_EQ(busy[0].pins.size(), 1u);
+  EXPECT_EQ(busy[0].verdict, "deferred_release");
+
+  // Tracepoint backend: the ring's teardown hands it to delayed_fput.
+  feed(seq.ring_exit(kRing, false));
+  auto end = feed(seq.ring_exit(kRing, true));
+  ASSERT_EQ(end.size(), 1u);
+  EXPECT_EQ(end[0].pins[0].holder, Holder::DelayedFput);
+}
+
+TEST_F(ModelTest, PendingWithoutCompletionTracingSaysSo) {
+  Event e = seq.pending_at_exit(user(300), file(kFile), kRing, 5);
+  e.owner->no_completions = true;
+  auto pins = feed(e);
+  ASSERT_EQ(pins.size(), 1u);
+  EXPECT_NE(pins[0].pins[0].why.find("not seen completing"), std::string::npos);
+}
+
+TEST_F(ModelTest, DeferredRecordCarriesItsOwnerWhenNothingElseWasSent) {
+  seq.backend = Backend::Fentry;
+  auto found = feed(seq.deferred_owned(kworker(), file(kFile), DeferReason::KernelThread,
+                                       Seq::owner(user(400, 400, "db"), OwnerKind::Aio, 0x7000)));
+  ASSERT_EQ(found.size(), 1u);
+  const Pin& pin = found[0].pins[0];
+  EXPECT_TRUE(pin.origin_known);
+  EXPECT_EQ(pin.origin.tgid, 400u);
+  EXPECT_EQ(pin.source, Source::Aio);
+  EXPECT_EQ(pin.confidence, Confidence::Observed);
+  EXPECT_EQ(pin.holder, Holder::DelayedFput);
+}
+
+TEST_F(ModelTest, DeferralSeenOnlyAtReleaseIsStillAPin) {
+  seq.backend = Backend::Fentry;
+  auto found = feed(seq.deferred(kworker(), file(kFile), DeferReason::SeenAtRelease));
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_NE(found[0].pins[0].why.find("raced"), std::string::npos);
+  auto released = feed(seq.released(kworker(), file(kFile)));
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0].kind, Finding::Kind::PinReleased);
+}
+
+TEST_F(ModelTest, AioCompletionOnTracepointBackendIsInferred) {
+  auto found = feed(seq.deferred_owned(kworker(), file(kFile), DeferReason::AioCompletion,
+                                       Seq::owner(user(500), OwnerKind::Aio, 0x7000)));
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].pins[0].confidence, Confidence::Inferred);
+  EXPECT_EQ(found[0].pins[0].source, Source::Aio);
+  EXPECT_EQ(found[0].pins[0].origin.tgid, 500u);
+  feed(seq.delayed_run(false));
+  auto released = feed(seq.delayed_run(true));
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0].release_confidence, Confidence::Inferred);
+}
+
+TEST_F(ModelTest, CompletionOnKernelThreadAfterOwnerLeftPinsOnTracepointBackend) {
+  Owner o = Seq::owner(user(600), OwnerKind::UringRequest, kRing);
+  o.gone = true;
+  auto found = feed(seq.uring_done_on(kworker(), file(kFile), o));
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].pins[0].holder, Holder::DelayedFput);
+  EXPECT_EQ(found[0].pins[0].origin.tgid, 600u);
+}
+
+TEST_F(ModelTest, CompletionOnKernelThreadWaitsForTheFputProbes) {
+  seq.backend = Backend::Fentry;
+  Owner o = Seq::owner(user(600), OwnerKind::UringRequest, kRing);
+  EXPECT_TRUE(feed(seq.uring_done_on(kworker(), file(kFile), o)).empty());
+  // The deferral itself then names the owner learned from the completion.
+  auto found = feed(seq.deferred(kworker(), file(kFile), DeferReason::KernelThread));
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].pins[0].origin.tgid, 600u);
+}
+
 }  // namespace
 }  // namespace fputrace

@@ -79,6 +79,35 @@ struct Seq {
     e.file = std::move(f);
     return e;
   }
+  // The kernel side's owner of a file, as records carry it.
+  static Owner owner(Task t, OwnerKind kind, uint64_t ring = 0) {
+    Owner o;
+    o.kind = kind;
+    o.task = std::move(t);
+    o.ring = ring;
+    return o;
+  }
+  Event pending_at_exit(Task t, FileRef f, uint64_t ring, int64_t count) {
+    Event e = make(EventType::PendingAtExit, t);
+    e.file = std::move(f);
+    e.ring = ring;
+    e.ret = count;
+    e.owner = owner(std::move(t), OwnerKind::UringRequest, ring);
+    e.owner->gone = true;
+    return e;
+  }
+  Event deferred_owned(Task by, FileRef f, DeferReason why, Owner o) {
+    Event e = deferred(std::move(by), std::move(f), why);
+    e.owner = std::move(o);
+    return e;
+  }
+  Event uring_done_on(Task by, FileRef f, Owner o) {
+    Event e = make(EventType::UringDone, std::move(by));
+    e.file = std::move(f);
+    e.ring = o.ring;
+    e.owner = std::move(o);
+    return e;
+  }
   Event delayed_run(bool end) { return make(end ? EventType::DelayedRunEnd : EventType::DelayedRun, kworker(5)); }
   Event exit(Task t) { return make(EventType::TaskExit, std::move(t)); }
   Event umount(Task t, const std::string& path, int64_t ret) {

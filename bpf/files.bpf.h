@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Who owns a file, kept in the kernel.
+ *
+ * io_uring requests, ring registrations and aio submissions *claim* the file
+ * they use for the task that used it: one lookup per request, a write only
+ * when the owner changes. Nothing is sent to user space then. A record goes
+ * out only when a finding needs it (a deferral, the owner exiting with
+ * requests in flight, a completion on a kernel thread after the owner left),
+ * and it carries the owner (struct ft_origin) with it.
+ *
+ * Bounded: 'files' is an LRU map (its evictions are counted as inserts minus
+ * deletes minus live entries, by the collector); each process lists at most
+ * FT_PROC_FILES files it owns, for the scan at its exit.
+ */
+#ifndef FPUTRACE_FILES_BPF_H
+#define FPUTRACE_FILES_BPF_H
+
+#include "common.bpf.h"
+
+#define FT_PROC_FILES 32
+
+enum ft_file_state_flags {
+	FS_REPORTED = 1u << 0, /* a record named this file: its release is reported */
+};
+
+struct ft_file_state {
+	struct ft_origin origin;
+	__s32 inflight; /* io_uring requests that took it with fget and did not complete */
+	__u32 flags;    /* enum ft_file_state_flags */
+	/* Identity: a struct file address reused by another file is a new file. */
+	__u64 ino;
+	__u32 dev;
+	__s32 mnt_id;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* struct file address */
+	__type(value, struct ft_file_state);
+} files SEC(".maps");
+
+/* The files a process claimed, for the scan when its last thread exits. */
+struct ft_proc_files {
+	__u64 file[FT_PROC_FILES];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tgid */
+	__type(value, struct ft_proc_files);
+} proc_files SEC(".maps");
+
+static const struct ft_proc_files no_proc_files = {};
+
+/* Rings that hold (or held) files fputrace reported: their teardown is news. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} known_rings SEC(".maps");
+
+static __always_inline void note_ring(__u64 ring)
+{
+	__u8 one = 1;
+	if (ring)
+		bpf_map_update_elem(&known_rings, &ring, &one, BPF_ANY);
+}
+
+static __always_inline void fill_origin_current(struct ft_origin *o, __u32 source, __u64 ring)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	o->tgid = pid_tgid >> 32;
+	o->tid = (__u32)pid_tgid;
+	o->source = source;
+	o->flags = 0;
+	o->ring = ring;
+	o->time_ns = bpf_ktime_get_ns();
+	bpf_get_current_comm(o->comm, sizeof(o->comm));
+}
+
+/* Adds the file to the process's list, reusing a slot whose file is no longer
+ * owned by it (global: verified once). */
+__noinline int ft_proc_add_file(__u32 tgid, __u64 file)
+{
+	struct ft_proc_files *pf = bpf_map_lookup_elem(&proc_files, &tgid);
+	if (!pf) {
+		/* from global data, not the stack: 5.10 allows 512 bytes of
+		 * stack for the whole chain of calls */
+		if (map_put(&proc_files, &tgid, &no_proc_files))
+			return 0;
+		pf = bpf_map_lookup_elem(&proc_files, &tgid);
+		if (pf)
+			pf->file[0] = file;
+		return 0;
+	}
+	for (int i = 0; i < FT_PROC_FILES; i++) {
+		__u64 other = pf->file[i];
+		if (other == file)
+			return 0;
+		struct ft_file_state *st = other ? bpf_map_lookup_elem(&files, &other) : NULL;
+		if (!other || !st || st->origin.tgid != tgid) {
+			pf->file[i] = file;
+			return 0;
+		}
+	}
+	stat_inc(FT_STAT_FD_SCAN_TRUNCATED);
+	return 0;
+}
+
+static __always_inline bool same_file(const struct ft_file_state *st, struct file *f)
+{
+	return st->ino == ft_file_ino(f) && st->dev == ft_file_dev(f) &&
+	       st->mnt_id == ft_file_mnt_id(f);
+}
+
+/* The current task uses the file for source: it becomes its owner. Returns
+ * the state, or NULL if the map refused it. The common case (same owner as
+ * last time) is one lookup and a few compares. */
+static __always_inline struct ft_file_state *claim_file(__u64 file, __u32 source, __u64 ring,
+						     __u32 origin_flags)
+{
+	struct file *f = ft_as_file(file);
+	struct ft_file_state *st = bpf_map_lookup_elem(&files, &file);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+
+	if (st && same_file(st, f)) {
+		if (st->origin.tid == (__u32)pid_tgid && st->origin.source == source &&
+		    st->origin.ring == ring)
+			return st;
+		bool new_owner = st->origin.tgid != tgid;
+		fill_origin_current(&st->origin, source, ring);
+		st->origin.flags = origin_flags;
+		if (new_owner)
+			ft_proc_add_file(tgid, file);
+		return st;
+	}
+	struct ft_file_state fresh = {};
+	fill_origin_current(&fresh.origin, source, ring);
+	fresh.origin.flags = origin_flags;
+	fresh.ino = ft_file_ino(f);
+	fresh.dev = ft_file_dev(f);
+	fresh.mnt_id = ft_file_mnt_id(f);
+	if (map_put(&files, &file, &fresh))
+		return NULL;
+	stat_inc(FT_STAT_FILES_INSERTED);
+	ft_proc_add_file(tgid, file);
+	return bpf_map_lookup_elem(&files, &file);
+}
+
+/* The owner of a file, for a record about it; origin left zero (source
+ * FT_SRC_NONE) when none is known. Marks the file reported. */
+static __always_inline void fill_owner(struct ft_event *e, __u64 file)
+{
+	struct ft_file_state *st = bpf_map_lookup_elem(&files, &file);
+	if (!st || !same_file(st, ft_as_file(file)))
+		return;
+	e->origin = st->origin;
+	st->flags |= FS_REPORTED;
+	note_ring(st->origin.ring);
+}
+
+/* A record names this file: report its release too (fput probes only). */
+static __always_inline void mark_reported(__u64 file)
+{
+	struct ft_file_state *st = bpf_map_lookup_elem(&files, &file);
+	if (st) {
+		st->flags |= FS_REPORTED;
+		return;
+	}
+	struct ft_file_state fresh = {};
+	struct file *f = ft_as_file(file);
+	fresh.flags = FS_REPORTED;
+	fresh.ino = ft_file_ino(f);
+	fresh.dev = ft_file_dev(f);
+	fresh.mnt_id = ft_file_mnt_id(f);
+	if (!map_put(&files, &file, &fresh))
+		stat_inc(FT_STAT_FILES_INSERTED);
+}
+
+#endif /* FPUTRACE_FILES_BPF_H */

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The fput family (fentry or kprobe backends): a final fput that cannot use
+ * task work is seen as it happens; __fput reports the release.
+ *
+ * Cost per call, in order: fput reads the file's reference count and returns
+ * unless it holds at most two references (one load and a compare: the fast
+ * path of every non-final fput); then the kernel's own deferral test on the
+ * current context (kernel thread flag, preempt count, task_works), so final
+ * fputs of ordinary tasks, which run as task work and never pin, cost a few
+ * loads more; only a deferral does a map lookup and sends a record.
+ *
+ * Two references at entry: another CPU may drop the other one at the same
+ * moment and leave this call the last one. Such a deferral cannot be told at
+ * entry; __fput catches it: a reported-nowhere file released by the
+ * delayed_fput work (per-CPU flag set by the workqueue probes) was deferred,
+ * and is sent as FT_DEFER_SEEN_AT_RELEASE, counted in FT_STAT_LATE_DEFERRALS.
+ */
+#ifndef FPUTRACE_FPUT_BPF_H
+#define FPUTRACE_FPUT_BPF_H
+
+#include "files.bpf.h"
+#include "work.bpf.h"
+
+static __always_inline void send_deferred(__u64 file, __u32 reason, __u64 since_ns)
+{
+	stat_inc(FT_STAT_DEFERRED);
+	struct ft_event *e = event_new(FT_EV_DEFERRED);
+	if (!e)
+		return;
+	if (since_ns)
+		e->time_ns = since_ns;
+	fill_file(e, file, true);
+	fill_owner(e, file);
+	mark_reported(file);
+	e->detail = reason;
+	submit_pin_record(e);
+}
+
+/* fput / fput_close entry, once the reference count said "maybe last". */
+static __always_inline void on_maybe_final_fput(void *ctx, __u64 file, long refs)
+{
+	__u32 reason = deferral_reason(ctx);
+	if (!reason || from_self())
+		return;
+	struct file *f = (struct file *)file;
+	if (!file_watched(f))
+		return;
+	if (refs != 1)
+		return; /* a concurrent drop may make it final: __fput will tell */
+	stat_inc(FT_STAT_FINAL_FPUTS);
+	send_deferred(file, reason, 0);
+}
+
+/* __fput entry: the mount reference is about to go. */
+static __always_inline void on_final_release(__u64 file)
+{
+	struct ft_file_state *st = bpf_map_lookup_elem(&files, &file);
+	bool reported = st && (st->flags & FS_REPORTED);
+	if (st) {
+		bpf_map_delete_elem(&files, &file);
+		stat_inc(FT_STAT_FILES_DELETED);
+	}
+	if (!reported) {
+		__u64 run_start = delayed_run_on_this_cpu();
+		if (!run_start || !file_watched((struct file *)file) || from_self())
+			return;
+		stat_inc(FT_STAT_LATE_DEFERRALS);
+		send_deferred(file, FT_DEFER_SEEN_AT_RELEASE, run_start);
+	}
+	struct ft_event *e = event_new(FT_EV_RELEASED);
+	if (!e)
+		return;
+	fill_file(e, file, false);
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* ---- fentry: the argument is BTF-typed, so the count is a plain load ---- */
+SEC("fentry/fput")
+int BPF_PROG(fentry_fput, struct file *file)
+{
+	long refs = ft_file_refs_typed(file);
+	if (refs > 2)
+		return 0;
+	on_maybe_final_fput(ctx, (__u64)file, refs);
+	return 0;
+}
+
+SEC("fentry/fput_close")
+int BPF_PROG(fentry_fput_close, struct file *file)
+{
+	long refs = ft_file_refs_typed(file);
+	if (refs > 2)
+		return 0;
+	on_maybe_final_fput(ctx, (__u64)file, refs);
+	return 0;
+}
+
+SEC("fentry/__fput")
+int BPF_PROG(fentry___fput, struct file *file)
+{
+	on_final_release((__u64)file);
+	return 0;
+}
+
+/* ---- kprobe: where fentry cannot attach ---- */
+SEC("kprobe/fput")
+int BPF_KPROBE(kprobe_fput, struct file *file)
+{
+	long refs = ft_file_refs(file);
+	if (refs > 2)
+		return 0;
+	on_maybe_final_fput(ctx, (__u64)file, refs);
+	return 0;
+}
+
+SEC("kprobe/fput_close")
+int BPF_KPROBE(kprobe_fput_close, struct file *file)
+{
+	long refs = ft_file_refs(file);
+	if (refs > 2)
+		return 0;
+	on_maybe_final_fput(ctx, (__u64)file, refs);
+	return 0;
+}
+
+SEC("kprobe/__fput")
+int BPF_KPROBE(kprobe___fput, struct file *file)
+{
+	on_final_release((__u64)file);
+	return 0;
+}
+
+#endif /* FPUTRACE_FPUT_BPF_H */

@@ -8,6 +8,13 @@ judge() {  # judge NAME EXPECT STDERR-FILES...: check /tmp/NAME.{repro,watch}
   shift 2
   events=
   [ "$expect" = quiet ] && events=/tmp/$name.events
+  # Before 5.18 io_uring_complete does not name the request: fputrace says so
+  # at start, and on the tracepoint backend (no __fput probe) flags what it
+  # reports at exit instead of staying quiet (docs/probes.md).
+  if [ "$expect" = quiet ] && grep -q "io_uring_complete does not name the request" "$@" &&
+     grep -q "backend tracepoint" "$@"; then
+    expect=unsure
+  fi
   result=$(fputrace-check "$expect" "/tmp/$name.repro" "/tmp/$name.watch" $events)
   status=$?
   echo "$name: $result"

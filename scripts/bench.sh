@@ -164,6 +164,19 @@ rate_table() {
   done
 }
 
+# raw_rounds FILE CONFIG... : every measurement, in round order, to judge the spread
+raw_rounds() {
+  local file=$1 w c
+  shift
+  echo '```'
+  for w in $(awk '{print $2}' "$file" | awk '!seen[$0]++'); do
+    for c in "$@"; do
+      printf '%-10s %-10s %s\n' "$w" "$c" "$(awk -v c="$c" -v w="$w" '$1 == c && $2 == w {printf "%s ", $3}' "$file")"
+    done
+  done
+  echo '```'
+}
+
 # attach_table FILE : "config seconds" lines -> median per config
 attach_table() {
   local file=$1 c
@@ -378,6 +391,9 @@ host_bench() {
   echo
   rate_table "$work/rates" "${configs[@]}"
   echo
+  echo "Every round (rates):"
+  raw_rounds "$work/rates" "${configs[@]}"
+  echo
   attach_table "$work/attach"
   if ((DROPS)); then
     echo
@@ -430,6 +446,9 @@ EOF
   grep -a '^BENCH T ' "$log" | cut -d' ' -f3- | sed 's/^/- /'
   echo
   rate_table "$d/rates" "${configs[@]}"
+  echo
+  echo "Every round (rates):"
+  raw_rounds "$d/rates" "${configs[@]}"
   echo
   attach_table "$d/attach"
   if [[ -s $d/drops ]]; then

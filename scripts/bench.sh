@@ -421,7 +421,7 @@ DROPS=$QEMU_DROPS
 FIO_SIZE=$FIO_SIZE
 EOF
   local log=${BENCH_QEMU_LOG:-$work/qemu.log} rc=0 t0=$SECONDS
-  note "booting $QEMU_SUITE in QEMU (TCG); this takes a while (serial log: $log)"
+  note "booting $QEMU_SUITE in QEMU (TCG); about 10 min with the defaults, output at the end (serial log: $log)"
   "$root/tests/qemu/boot.sh" --suite "$QEMU_SUITE" --payload "$p" --script "$root/bench/qemu-guest.sh" \
     --out "$log" --timeout "$QEMU_TIMEOUT" --mem 3G || rc=$?
   if ((rc != 0)); then

@@ -28,10 +28,9 @@ struct ft_file_state {
 	struct ft_origin origin;
 	__s32 inflight; /* io_uring requests that took it with fget and did not complete */
 	__u32 flags;    /* enum ft_file_state_flags */
-	/* Identity: a struct file address reused by another file is a new file. */
-	__u64 ino;
-	__u32 dev;
-	__s32 mnt_id;
+	/* Identity: a struct file address reused by another file is a new file
+	 * (f_inode differs). */
+	__u64 inode;
 };
 
 struct {
@@ -112,15 +111,15 @@ __noinline int ft_proc_add_file(__u32 tgid, __u64 file)
 
 static __always_inline bool same_file(const struct ft_file_state *st, struct file *f)
 {
-	return st->ino == ft_file_ino(f) && st->dev == ft_file_dev(f) &&
-	       st->mnt_id == ft_file_mnt_id(f);
+	return st->inode == ft_file_inode_addr(f);
 }
 
 /* The current task uses the file for source: it becomes its owner. Returns
- * the state, or NULL if the map refused it. The common case (same owner as
- * last time) is one lookup and a few compares. */
+ * the state, or NULL if the file is not watched or the map refused it. The
+ * common case (a file seen before, same owner as last time) is one lookup,
+ * one load and a few compares; the mount filter runs only for new files. */
 static __always_inline struct ft_file_state *claim_file(__u64 file, __u32 source, __u64 ring,
-						     __u32 origin_flags)
+							__u32 origin_flags)
 {
 	struct file *f = ft_as_file(file);
 	struct ft_file_state *st = bpf_map_lookup_elem(&files, &file);
@@ -138,12 +137,12 @@ static __always_inline struct ft_file_state *claim_file(__u64 file, __u32 source
 			ft_proc_add_file(tgid, file);
 		return st;
 	}
+	if (!file_watched(f))
+		return NULL;
 	struct ft_file_state fresh = {};
 	fill_origin_current(&fresh.origin, source, ring);
 	fresh.origin.flags = origin_flags;
-	fresh.ino = ft_file_ino(f);
-	fresh.dev = ft_file_dev(f);
-	fresh.mnt_id = ft_file_mnt_id(f);
+	fresh.inode = ft_file_inode_addr(f);
 	if (map_put(&files, &file, &fresh))
 		return NULL;
 	stat_inc(FT_STAT_FILES_INSERTED);
@@ -172,11 +171,8 @@ static __always_inline void mark_reported(__u64 file)
 		return;
 	}
 	struct ft_file_state fresh = {};
-	struct file *f = ft_as_file(file);
 	fresh.flags = FS_REPORTED;
-	fresh.ino = ft_file_ino(f);
-	fresh.dev = ft_file_dev(f);
-	fresh.mnt_id = ft_file_mnt_id(f);
+	fresh.inode = ft_file_inode_addr(ft_as_file(file));
 	if (!map_put(&files, &file, &fresh))
 		stat_inc(FT_STAT_FILES_INSERTED);
 }

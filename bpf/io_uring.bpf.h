@@ -241,31 +241,30 @@ int raw_io_uring_file_get(struct bpf_raw_tracepoint_args *ctx)
 	else
 		return 0;
 	__u64 file = ft_fd_to_file(fd);
-	if (!file || !file_watched(ft_as_file(file)))
+	if (!file)
 		return 0;
 	__u64 ring = ctx->args[0];
 	if (file_get_req_first)
 		ring = req_ring(ring);
 	struct ft_file_state *st = claim_file(file, FT_SRC_URING_REQ, ring,
 					   complete_req_arg < 0 ? FT_ORIGIN_NO_COMPLETIONS : 0);
-	if (st)
-		__sync_fetch_and_add(&st->inflight, 1);
+	if (!st)
+		return 0;
+	__sync_fetch_and_add(&st->inflight, 1);
 	stat_inc(FT_STAT_URING_REQUESTS);
 	return 0;
 }
 
-static __always_inline void read_req(__u64 req, __u64 *file, __u64 *flags, __u64 *ring)
+static __always_inline void read_req(__u64 req, __u64 *file, __u64 *flags)
 {
 #ifdef FT_READ_CAST
 	struct io_kiocb *r = FT_CAST(struct io_kiocb, req);
 	*file = (__u64)r->file;
 	*flags = r->flags;
-	*ring = (__u64)r->ctx;
 #else
 	struct io_kiocb *r = (struct io_kiocb *)req;
 	*file = (__u64)BPF_CORE_READ(r, file);
 	*flags = BPF_CORE_READ(r, flags);
-	*ring = (__u64)BPF_CORE_READ(r, ctx);
 #endif
 }
 
@@ -276,10 +275,10 @@ int raw_io_uring_complete(struct bpf_raw_tracepoint_args *ctx)
 {
 	if (complete_req_arg != 1)
 		return 0;
-	__u64 req = raw_arg1(ctx), file = 0, flags = 0, ring = 0;
+	__u64 req = raw_arg1(ctx), file = 0, flags = 0;
 	if (!req)
 		return 0;
-	read_req(req, &file, &flags, &ring);
+	read_req(req, &file, &flags);
 	if (!file || (flags & FT_REQ_F_FIXED_FILE))
 		return 0;
 	struct ft_file_state *st = bpf_map_lookup_elem(&files, &file);
@@ -299,7 +298,7 @@ int raw_io_uring_complete(struct bpf_raw_tracepoint_args *ctx)
 	fill_file(e, file, true);
 	e->origin = st->origin;
 	st->flags |= FS_REPORTED;
-	e->ring = ring;
+	e->ring = req_ring(req);
 	e->req = req;
 	submit_pin_record(e);
 	return 0;

@@ -114,6 +114,16 @@ static __always_inline __u64 ft_file_ino(struct file *f)
 #endif
 }
 
+/* f->f_inode as a number: a file's identity, one load. */
+static __always_inline __u64 ft_file_inode_addr(struct file *f)
+{
+#ifdef FT_READ_CAST
+	return (__u64)f->f_inode;
+#else
+	return (__u64)BPF_CORE_READ(f, f_inode);
+#endif
+}
+
 static __always_inline __u32 ft_file_dev(struct file *f)
 {
 #ifdef FT_READ_CAST

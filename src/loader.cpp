@@ -73,8 +73,9 @@ std::optional<ProbePlan> plan_probes(const std::string& requested, std::string& 
   ProbePlan plan;
   bool kread = probe_read_kernel_allowed().available;
   // Testing knob: FPUTRACE_READS=cast exercises the lockdown-safe object on a
-  // kernel that would also allow bpf_probe_read_kernel.
-  if (const char* reads = getenv("FPUTRACE_READS"); reads && std::string(reads) == "cast") kread = false;
+  // kernel that would also allow bpf_probe_read_kernel; =kread the other one.
+  std::string forced = getenv("FPUTRACE_READS") ? getenv("FPUTRACE_READS") : "";
+  if (forced == "cast") kread = false;
   if (requested != "tracepoint") {
     std::string blocker;  // why the fput probes cannot run, if they cannot
     std::vector<std::string> skipped;
@@ -104,6 +105,10 @@ std::optional<ProbePlan> plan_probes(const std::string& requested, std::string& 
     plan.notices.push_back("using tracepoints: deferrals are inferred, not observed");
   }
   plan.fput_backend = Backend::Tracepoint;
+  // Tracepoint programs read with plain loads through bpf_rdonly_cast where
+  // the kernel has it (6.2+): cheaper per io_uring request than a
+  // bpf_probe_read_kernel per field.
+  if (kread && forced != "kread" && rdonly_cast_available().available) kread = false;
   if (!kread) {
     Capability cast = rdonly_cast_available();
     if (!cast.available) {
@@ -122,7 +127,7 @@ std::string Tracer::describe() const {
     for (const auto& [fn, b] : plan_.functions) per += fmt::format("{}{}={}", per.empty() ? "" : " ", fn, to_string(b));
     out += " (" + per + ")";
   } else {
-    out += plan_.use_cast_reads ? " (lockdown-safe reads via bpf_rdonly_cast)" : "";
+    out += plan_.use_cast_reads ? " (reads kernel memory with plain loads via bpf_rdonly_cast)" : "";
   }
   std::vector<std::string> notes = plan_.notices;
   notes.insert(notes.end(), attach_notices_.begin(), attach_notices_.end());

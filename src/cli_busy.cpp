@@ -8,6 +8,7 @@
 
 #include "cli.hpp"
 #include "diagnose.hpp"
+#include "fputrace/escape.hpp"
 #include "fputrace/findings_out.hpp"
 #include "fputrace/model.hpp"
 #include "loader.hpp"
@@ -42,15 +43,15 @@ int run_busy(const BusyOptions& o) {
     j["event"] = "busy";
     j["watched_ms"] = o.watch_ms;
     j["deferred_seen"] = deferred.size();
-    fmt::print("{}\n", j.dump());
+    fmt::print("{}\n", dump_json(std::move(j)));
     return 0;
   }
   bool idle = busy.verdict == "unknown" && busy.pins.empty() && busy.live.is_object() &&
               busy.live.value("holders", nlohmann::json::array()).empty() &&
               busy.live.value("submounts", nlohmann::json::array()).empty();
   if (idle) {
-    fmt::print("{} (mount {}): nothing holds it that fputrace can see (watched {} ms)\n", mount->path, mount->id,
-               o.watch_ms);
+    fmt::print("{} (mount {}): nothing holds it that fputrace can see (watched {} ms)\n", printable(mount->path),
+               mount->id, o.watch_ms);
     return 0;
   }
   fmt::print("{}", busy.live_text.empty() ? finding_to_text(busy) : busy.live_text + "\n");

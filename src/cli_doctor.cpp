@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
+#include "fputrace/escape.hpp"
 #include "kernel_features.hpp"
 #include "loader.hpp"
 
@@ -76,6 +77,16 @@ json collect(std::string& error) {
   j["tracepoints"] = tps;
 
   auto plan = plan_probes("auto", error);
+  // The plan falls back to tracepoints without trying them: a backend that
+  // failed its own try above cannot be selected.
+  if (plan) {
+    const json& chosen = backends[std::string(to_string(plan->fput_backend))];
+    if (!chosen["available"].get<bool>()) {
+      error = fmt::format("no backend can load: {} ({})", chosen.value("reason", "unavailable"),
+                          plan->notices.empty() ? "fentry and kprobe were refused" : plan->notices.front());
+      plan.reset();
+    }
+  }
   if (plan) {
     j["selected"] = to_string(plan->fput_backend);
     j["reads"] = plan->use_cast_reads ? "bpf_rdonly_cast" : "bpf_probe_read_kernel";
@@ -124,7 +135,7 @@ int run_doctor(const DoctorOptions& o) {
   std::string error;
   json j = collect(error);
   if (o.json)
-    fmt::print("{}\n", j.dump());
+    fmt::print("{}\n", dump_json(j));
   else
     print_text(j);
   return j["selected"].is_null() ? 1 : 0;

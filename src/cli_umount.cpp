@@ -18,6 +18,7 @@
 #include "cli.hpp"
 #include "command.hpp"
 #include "diagnose.hpp"
+#include "fputrace/escape.hpp"
 #include "fputrace/findings_out.hpp"
 #include "fputrace/model.hpp"
 #include "loader.hpp"
@@ -60,19 +61,18 @@ Attempt try_umount(const std::string& path, int flags) {
 
 void report_success(const UmountOptions& o, double waited_ms, size_t releases, int attempts) {
   if (o.json) {
-    fmt::print("{}\n", nlohmann::json{{"event", "unmounted"},
-                                      {"mount", o.path},
-                                      {"waited_ms", waited_ms},
-                                      {"releases_seen", releases},
-                                      {"attempts", attempts}}
-                           .dump());
+    fmt::print("{}\n", dump_json({{"event", "unmounted"},
+                                  {"mount", o.path},
+                                  {"waited_ms", waited_ms},
+                                  {"releases_seen", releases},
+                                  {"attempts", attempts}}));
     return;
   }
   if (attempts == 1)
-    fmt::print("unmounted {} at the first attempt\n", o.path);
+    fmt::print("unmounted {} at the first attempt\n", printable(o.path));
   else
-    fmt::print("unmounted {} after waiting {:.1f} ms ({} attempts, {} release event(s) seen)\n", o.path, waited_ms,
-               attempts, releases);
+    fmt::print("unmounted {} after waiting {:.1f} ms ({} attempts, {} release event(s) seen)\n", printable(o.path),
+               waited_ms, attempts, releases);
 }
 
 int report_timeout(const UmountOptions& o, Model& model, const MountInfo& mount, double waited_ms) {
@@ -81,9 +81,10 @@ int report_timeout(const UmountOptions& o, Model& model, const MountInfo& mount,
     nlohmann::json j = finding_to_json(busy);
     j["event"] = "umount_timeout";
     j["waited_ms"] = waited_ms;
-    fmt::print("{}\n", j.dump());
+    fmt::print("{}\n", dump_json(std::move(j)));
   } else {
-    fmt::print("timed out after {:.1f} s: {} is still busy; nothing was unmounted\n", waited_ms / 1000.0, o.path);
+    fmt::print("timed out after {:.1f} s: {} is still busy; nothing was unmounted\n", waited_ms / 1000.0,
+               printable(o.path));
     fmt::print("{}", busy.live_text.empty() ? finding_to_text(busy) : busy.live_text + "\n");
   }
   return 2;

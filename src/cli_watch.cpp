@@ -10,11 +10,12 @@
 #include <climits>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 
 #include "cli.hpp"
+#include "cli_checks.hpp"
 #include "command.hpp"
 #include "diagnose.hpp"
+#include "fputrace/escape.hpp"
 #include "fputrace/event_json.hpp"
 #include "fputrace/model.hpp"
 #include "fputrace/timeline.hpp"
@@ -81,12 +82,27 @@ std::string joined(const std::vector<std::string>& argv) {
   return out;
 }
 
-bool write_chrome_trace(const std::string& path, const std::vector<LogRecord>& log, const TraceMeta& meta,
-                        std::string& error) {
-  std::ofstream out(path);
-  if (out) out << chrome_trace(log, meta).dump() << "\n";
-  if (!out) error = fmt::format("cannot write {}: {}", path, std::strerror(errno));
-  return static_cast<bool>(out);
+// The trace file was opened (created) before tracing began: a bad path has
+// already failed; what can still fail is the write, the flush or the close.
+bool write_chrome_trace(OutFile& out, const std::vector<LogRecord>& log, const TraceMeta& meta, std::string& error) {
+  bool ok = out.write(dump_json(chrome_trace(log, meta)) + "\n") && out.close();
+  if (!ok) error = out.error();
+  return ok;
+}
+
+// Outputs that are also inputs (or each other) would clobber one another.
+std::string check_watch_paths(const WatchOptions& o) {
+  bool recording = !o.trace_path.empty();
+  return check_distinct_files({{"-o", recording ? o.trace_path : o.output}, {"--events", o.events_path}});
+}
+
+// Closes every output; the first failure, if any, in error.
+bool close_all(Sink& sink, std::vector<std::unique_ptr<Sink>>& logs, std::string& error) {
+  bool ok = true;
+  for (auto& log : logs)
+    if (!log->close() && ok) ok = false, error = log->error();
+  if (!sink.close() && ok) ok = false, error = sink.error();
+  return ok;
 }
 
 // Polls until the buffer stays empty for quiet_ms.
@@ -100,7 +116,8 @@ void drain(Tracer& tracer, int quiet_ms) {
 }  // namespace
 
 void complain(const std::string& msg) {
-  fmt::print(stderr, "fputrace: {}\n", msg);
+  // Messages quote paths and names, which may be any bytes.
+  fmt::print(stderr, "fputrace: {}\n", printable(msg));
 }
 
 bool preflight(std::string& error) {
@@ -142,16 +159,26 @@ std::optional<std::vector<int32_t>> resolve_mounts(const std::vector<std::string
 }
 
 int run_watch(const WatchOptions& o) {
-  std::string error;
+  std::string error = check_watch_paths(o);
+  if (!error.empty()) return complain(error), 1;
   if (!preflight(error)) return complain(error), 1;
   ProcMounts mounts;
   auto mount_ids = resolve_mounts(o.mounts, mounts, error);
   if (!mount_ids) return complain(error), 1;
   bool recording = !o.trace_path.empty();
   bool chrome = recording && o.trace_format == "chrome";
+  // Every output is created now, so a bad path fails before anything is traced.
   // record prints no findings; watch prints them where asked.
   auto sink = Sink::open(recording ? "/dev/null" : o.output, o.json, error);
   if (!sink) return complain(error), 1;
+  std::vector<std::unique_ptr<Sink>> raw_logs;
+  for (const std::string& path : {o.events_path, recording && !chrome ? o.trace_path : std::string()}) {
+    if (path.empty()) continue;
+    raw_logs.push_back(Sink::open(path, true, error));
+    if (!raw_logs.back()) return complain(error), 1;
+  }
+  std::unique_ptr<OutFile> trace_out;
+  if (chrome && !(trace_out = OutFile::open(o.trace_path, error))) return complain(error), 1;
 
   std::optional<Command> cmd;
   if (!o.command.empty()) {
@@ -159,15 +186,15 @@ int run_watch(const WatchOptions& o) {
     if (!cmd) return complain(error), 1;
   }
 
-  std::unique_ptr<Sink> raw_log;
-  std::string raw_path = recording && !chrome ? o.trace_path : o.events_path;
-  if (!raw_path.empty()) {
-    raw_log = Sink::open(raw_path, true, error);
-    if (!raw_log) return complain(error), 1;
-  }
+  // A failed write stops the run: what follows would be lost too.
+  auto writes_ok = [&] {
+    for (const auto& log : raw_logs)
+      if (!log->ok()) return false;
+    return sink->ok();
+  };
   std::vector<LogRecord> kept;  // for the Chrome trace, written at the end
   RecordingMounts named(mounts, [&](const MountInfo& m) {
-    if (raw_log) raw_log->write_json(mount_to_json(m));
+    for (auto& log : raw_logs) log->write_json(mount_to_json(m));
     if (chrome) kept.push_back(m);
   });
   Model model(named);
@@ -175,9 +202,10 @@ int run_watch(const WatchOptions& o) {
   auto tracer = start_tracer(
       topts,
       [&](const Event& e) {
+        if (!writes_ok()) return;
         // Mount names the model looks up are logged before the event itself.
         std::vector<Finding> findings = model.apply(e);
-        if (raw_log) raw_log->write_json(event_to_json(e));
+        for (auto& log : raw_logs) log->write_json(event_to_json(e));
         if (chrome) kept.push_back(e);
         for (Finding& f : findings) {
           if (recording) continue;
@@ -195,19 +223,20 @@ int run_watch(const WatchOptions& o) {
   complain("tracing with " + tracer->describe());
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                                          std::chrono::duration<double>(o.duration_s));
-  while (!g_stop) {
+  while (!g_stop && writes_ok()) {
     tracer->poll(100);
     if (cmd && cmd->finished()) break;
     if (o.duration_s > 0 && std::chrono::steady_clock::now() >= deadline) break;
   }
   // The command is gone (or we were told to stop): collect what is in flight.
-  drain(*tracer, 250);
+  if (writes_ok()) drain(*tracer, 250);
   tracer->detach();
-  drain(*tracer, 20);
-  report_losses(tracer->stats(), *sink);
+  if (writes_ok()) drain(*tracer, 20);
+  if (writes_ok()) report_losses(tracer->stats(), *sink);
+  if (!close_all(*sink, raw_logs, error)) return complain(error), 1;
   if (chrome) {
     TraceMeta meta{kernel_release(), std::string(to_string(tracer->plan().fput_backend)), joined(o.command), utc_now()};
-    if (!write_chrome_trace(o.trace_path, kept, meta, error)) return complain(error), 1;
+    if (!write_chrome_trace(*trace_out, kept, meta, error)) return complain(error), 1;
   }
   if (recording) complain(fmt::format("recorded {} to {}", chrome ? "a Chrome trace" : "the event log", o.trace_path));
   return 0;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include "fputrace/escape.hpp"
 #include "fputrace/findings_out.hpp"
 #include "fputrace/holders.hpp"
 
@@ -13,8 +14,9 @@ std::vector<std::string> pin_lines(const std::vector<Pin>& pins, uint64_t now_ns
   for (const Pin& p : pins) {
     double held_ms = now_ns >= p.since_ns ? static_cast<double>(now_ns - p.since_ns) / 1e6 : 0.0;
     lines.push_back(fmt::format("{} (ino {}) from {} (pid {}) via {}, held by {} for {:.1f} ms [{}]: {}",
-                                full_path(p.mount, p.file), p.file.ino, p.origin.comm, p.origin.tgid,
-                                to_string(p.source), to_string(p.holder), held_ms, to_string(p.confidence), p.why));
+                                printable(full_path(p.mount, p.file)), p.file.ino, printable(p.origin.comm),
+                                p.origin.tgid, to_string(p.source), to_string(p.holder), held_ms,
+                                to_string(p.confidence), printable(p.why)));
   }
   return lines;
 }

@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 
 #include <string>
+#include <type_traits>
+
+#include "fputrace/escape.hpp"
 
 namespace fputrace {
 
@@ -19,6 +22,8 @@ T field(const json& j, const char* name) {
   auto it = j.find(name);
   if (it == j.end()) throw std::invalid_argument(fmt::format("missing field \"{}\"", name));
   try {
+    // Strings were written by dump_json(): names come back as the bytes they were.
+    if constexpr (std::is_same_v<T, std::string>) return unescape_bytes(it->get_ref<const std::string&>());
     return it->get<T>();
   } catch (const json::exception&) {
     throw std::invalid_argument(fmt::format("field \"{}\" has the wrong type", name));
@@ -148,12 +153,34 @@ LogRecord record_from_json(const json& j) {
   return event_from_json(j);
 }
 
+void check_json_depth(std::string_view text, size_t max_depth) {
+  size_t depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;  // whatever is escaped cannot end the string
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth)
+        throw std::invalid_argument(fmt::format("JSON nested deeper than {} levels at byte {}", max_depth, i));
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+}
+
 std::vector<LogRecord> read_event_log(std::istream& in) {
   std::vector<LogRecord> records;
   std::string line;
   for (size_t n = 1; std::getline(in, line); ++n) {
     if (line.empty()) continue;
     try {
+      check_json_depth(line);
       records.push_back(record_from_json(json::parse(line)));
     } catch (const json::exception& ex) {
       throw std::invalid_argument(fmt::format("line {}: not valid JSON ({})", n, ex.what()));

@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include "fputrace/escape.hpp"
 #include "fputrace/findings_out.hpp"
 
 namespace fputrace {
@@ -14,21 +15,24 @@ std::string stamp(uint64_t ns) {
   return fmt::format("{:>14.6f}", static_cast<double>(ns) / 1e9);
 }
 
+// Names (and the model's phrases, which quote them) go through printable():
+// a process or file name must not be able to drive the terminal.
 std::string who(const Pin& p) {
-  if (!p.origin_known) return fmt::format("no known owner (dropped by {} {})", p.origin.comm, p.origin.tid);
-  if (p.origin.tid != p.origin.tgid)
-    return fmt::format("{} (pid {}, thread {})", p.origin.comm, p.origin.tgid, p.origin.tid);
-  return fmt::format("{} (pid {})", p.origin.comm, p.origin.tgid);
+  std::string comm = printable(p.origin.comm);
+  if (!p.origin_known) return fmt::format("no known owner (dropped by {} {})", comm, p.origin.tid);
+  if (p.origin.tid != p.origin.tgid) return fmt::format("{} (pid {}, thread {})", comm, p.origin.tgid, p.origin.tid);
+  return fmt::format("{} (pid {})", comm, p.origin.tgid);
 }
 
 std::string mount_name(const MountRef& m) {
-  return fmt::format("{} (mount {})", m.path.empty() ? "?" : m.path, m.id);
+  return fmt::format("{} (mount {})", m.path.empty() ? "?" : printable(m.path), m.id);
 }
 
 // "/mnt/x/f (ino 2) from db (pid 7) via io_uring, held by delayed_fput [observed]: why"
 std::string pin_sentence(const Pin& p) {
-  return fmt::format("{} (ino {}) from {} via {}, held by {} [{}]: {}", full_path(p.mount, p.file), p.file.ino, who(p),
-                     to_string(p.source), to_string(p.holder), to_string(p.confidence), p.why);
+  return fmt::format("{} (ino {}) from {} via {}, held by {} [{}]: {}", printable(full_path(p.mount, p.file)),
+                     p.file.ino, who(p), to_string(p.source), to_string(p.holder), to_string(p.confidence),
+                     printable(p.why));
 }
 
 // The diagnosis paragraphs, under their EBUSY line; blank lines stay blank.
@@ -53,7 +57,7 @@ std::string finding_to_text(const Finding& f) {
   switch (f.kind) {
     case Finding::Kind::UmountBusy: {
       std::string out = fmt::format("{} EBUSY     umount {} by {} ({})\n", stamp(f.time_ns), mount_name(f.mount),
-                                    f.actor.comm, f.actor.tgid);
+                                    printable(f.actor.comm), f.actor.tgid);
       if (!f.live_text.empty()) return out + indented(f.live_text, 26);
       if (f.pins.empty())
         return out +
@@ -70,8 +74,8 @@ std::string finding_to_text(const Finding& f) {
       const Pin& p = f.pins.at(0);
       std::string after = f.after_busy_ns ? fmt::format(", {} after the last EBUSY", ms(*f.after_busy_ns)) : "";
       return fmt::format("{} released  {} (ino {}) on {} by {} ({}), held {}{} [{}]\n", stamp(f.time_ns),
-                         full_path(p.mount, p.file), p.file.ino, mount_name(p.mount), f.actor.comm, f.actor.tid,
-                         ms(f.held_ns), after, to_string(f.release_confidence));
+                         printable(full_path(p.mount, p.file)), p.file.ino, mount_name(p.mount),
+                         printable(f.actor.comm), f.actor.tid, ms(f.held_ns), after, to_string(f.release_confidence));
     }
   }
   return {};

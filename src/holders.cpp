@@ -17,6 +17,7 @@
 #include <set>
 #include <sstream>
 
+#include "fputrace/escape.hpp"
 #include "fputrace/mounts.hpp"
 
 namespace fputrace {
@@ -544,25 +545,27 @@ namespace {
 
 constexpr size_t kMaxLines = 10;
 
+// Names from procfs are bytes: printable() before they reach a terminal.
 std::string who(const LiveHolder& h) {
-  return fmt::format("{} (pid {})", h.comm, h.tgid);
+  return fmt::format("{} (pid {})", printable(h.comm), h.tgid);
 }
 std::string kill(const LiveHolder& h) {
-  return fmt::format("kill PID {} ({})", h.tgid, h.comm);
+  return fmt::format("kill PID {} ({})", h.tgid, printable(h.comm));
 }
 
 std::string holder_line(const LiveHolder& h) {
+  const std::string path = printable(h.path);
   switch (h.source) {
     case HoldKind::Fd:
-      return fmt::format("{} has {} open as fd {}: {} or close {}.", who(h), h.path, h.fd, kill(h), h.path);
+      return fmt::format("{} has {} open as fd {}: {} or close {}.", who(h), path, h.fd, kill(h), path);
     case HoldKind::Cwd:
-      return fmt::format("{} has its working directory in {}: {} or make it cd elsewhere.", who(h), h.path, kill(h));
+      return fmt::format("{} has its working directory in {}: {} or make it cd elsewhere.", who(h), path, kill(h));
     case HoldKind::Root:
-      return fmt::format("{} has its root directory in {} (chroot or container): {}.", who(h), h.path, kill(h));
+      return fmt::format("{} has its root directory in {} (chroot or container): {}.", who(h), path, kill(h));
     case HoldKind::Exe:
-      return fmt::format("{} runs the program {}: {}.", who(h), h.path, kill(h));
+      return fmt::format("{} runs the program {}: {}.", who(h), path, kill(h));
     case HoldKind::Mmap:
-      return fmt::format("{} has {} mapped into memory: {}.", who(h), h.path, kill(h));
+      return fmt::format("{} has {} mapped into memory: {}.", who(h), path, kill(h));
   }
   return "";
 }
@@ -577,7 +580,7 @@ std::string bullet_list(const std::vector<T>& items, F line) {
 }
 
 std::string mount_name(const MountRef& m) {
-  return fmt::format("{} (mount {})", m.path.empty() ? "?" : m.path, m.id);
+  return fmt::format("{} (mount {})", m.path.empty() ? "?" : printable(m.path), m.id);
 }
 
 std::string holders_paragraph(const MountRef& m, const LiveCauses& c) {
@@ -589,9 +592,9 @@ std::string holders_paragraph(const MountRef& m, const LiveCauses& c) {
 
 std::string submounts_paragraph(const MountRef& m, const LiveCauses& c) {
   return fmt::format("Submounts: {} has {} mount(s) on top of it; umount them first (or `umount -R {}`):\n",
-                     mount_name(m), c.submounts.size(), m.path) +
+                     mount_name(m), c.submounts.size(), printable(m.path)) +
          bullet_list(c.submounts,
-                     [](const MountRef& s) { return fmt::format("umount the submount {} first.", s.path); });
+                     [](const MountRef& s) { return fmt::format("umount the submount {} first.", printable(s.path)); });
 }
 
 std::string propagation_line(const PropagationCause& p) {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <map>
 
+#include "fputrace/escape.hpp"
 #include "fputrace/findings_out.hpp"
 
 namespace fputrace {
@@ -80,12 +81,17 @@ std::string esc(std::string_view s) {
 std::string ms_since(const Timeline& tl, uint64_t ns) {
   return fmt::format("+{:.3f} ms", (static_cast<double>(ns) - static_cast<double>(tl.start_ns)) / 1e6);
 }
+// Names are bytes (escape.hpp): printable() makes them valid UTF-8 without
+// control characters, esc() then makes them HTML.
+std::string path_of(const Pin& p) {
+  return printable(full_path(p.mount, p.file));
+}
 std::string label(const Task& t) {
-  if (t.tid == t.tgid) return fmt::format("{} ({})", t.comm, t.tgid);
-  return fmt::format("{} ({}/{})", t.comm, t.tgid, t.tid);
+  if (t.tid == t.tgid) return fmt::format("{} ({})", printable(t.comm), t.tgid);
+  return fmt::format("{} ({}/{})", printable(t.comm), t.tgid, t.tid);
 }
 std::string who(const Task& t) {
-  return fmt::format("{} (pid {}, tid {})", t.comm, t.tgid, t.tid);
+  return fmt::format("{} (pid {}, tid {})", printable(t.comm), t.tgid, t.tid);
 }
 bool is_kernel(const Task& t) {
   return t.kernel_thread();
@@ -166,7 +172,7 @@ std::string request_bars(const Timeline& tl, const Scale& sc, const Row& row) {
         r.completer ? fmt::format("completed by {} ret {}", who(*r.completer), r.ret) : "never completed";
     out += fmt::format(
         "<g class=\"request {}\" data-req=\"{:#x}\"><title>{} {} req {:#x} user_data {} {} .. {}, {}</title>",
-        r.aio ? "aio" : "uring", r.req, r.aio ? "aio" : "io_uring", esc(r.path), r.req, r.user_data,
+        r.aio ? "aio" : "uring", r.req, r.aio ? "aio" : "io_uring", esc(printable(r.path)), r.req, r.user_data,
         ms_since(tl, r.start_ns), ms_since(tl, r.end_ns), esc(done));
     out += rect(sc.x(r.start_ns), sc.x(r.end_ns), row.y + 9, kRowH - 18, "bar") + "</g>";
   }
@@ -176,8 +182,8 @@ std::string request_bars(const Timeline& tl, const Scale& sc, const Row& row) {
 std::string pin_title(const Timeline& tl, const PinWindow& w) {
   const Pin& p = w.pin;
   std::string title =
-      fmt::format("{} ino {}: {} via {} [{}] {}; deferred {}", full_path(p.mount, p.file), p.file.ino, who(p.origin),
-                  to_string(p.source), to_string(p.confidence), p.why, ms_since(tl, w.start_ns));
+      fmt::format("{} ino {}: {} via {} [{}] {}; deferred {}", path_of(p), p.file.ino, who(p.origin),
+                  to_string(p.source), to_string(p.confidence), printable(p.why), ms_since(tl, w.start_ns));
   if (w.released)
     title += fmt::format(", released {} by {} [{}]", ms_since(tl, w.end_ns), who(w.released->actor),
                          to_string(w.released->release_confidence));
@@ -195,7 +201,7 @@ std::string pin_bars(const Timeline& tl, const Scale& sc, const Row& row) {
     out += fmt::format(
         "<g class=\"pin-window\" id=\"pin-{}\" data-ino=\"{}\" data-origin-tgid=\"{}\" data-file=\"{}\" "
         "data-released=\"{}\"><title>{}</title>",
-        i, w.pin.file.ino, w.pin.origin.tgid, esc(full_path(w.pin.mount, w.pin.file)), w.released ? "true" : "false",
+        i, w.pin.file.ino, w.pin.origin.tgid, esc(path_of(w.pin)), w.released ? "true" : "false",
         esc(pin_title(tl, w)));
     // One segment per holder: the color says who held the mount at the time.
     for (size_t s = 0; s < w.stages.size(); ++s) {
@@ -204,7 +210,7 @@ std::string pin_bars(const Timeline& tl, const Scale& sc, const Row& row) {
                   fmt::format("pin-stage holder-{}", to_string(w.stages[s].holder)));
     }
     out += fmt::format("<text class=\"pin-label\" x=\"{:.2f}\" y=\"{:.2f}\">{}</text></g>", sc.x(w.start_ns) + 4,
-                       y + kLaneH - 5, esc(full_path(w.pin.mount, w.pin.file)));
+                       y + kLaneH - 5, esc(path_of(w.pin)));
   }
   return out;
 }
@@ -226,8 +232,8 @@ std::string umount_marks(const Timeline& tl, const Scale& sc, const Row& row) {
     double x = sc.x(m.event.time_ns), cy = row.y + kRowH / 2;
     out += fmt::format(
         "<g class=\"{}\" id=\"umount-{}\" data-time-ns=\"{}\" data-result=\"{}\"><title>umount {} {} {}{}</title>",
-        umount_class(m), i, m.event.time_ns, result, esc(m.event.path), result, ms_since(tl, m.event.time_ns),
-        esc(why));
+        umount_class(m), i, m.event.time_ns, result, esc(printable(m.event.path)), result,
+        ms_since(tl, m.event.time_ns), esc(why));
     out += fmt::format("<path d=\"M{0:.2f},{1:.2f} l6,6 l-6,6 l-6,-6 z\"/></g>", x, cy - 6);
   }
   return out;
@@ -246,9 +252,10 @@ std::string exit_marks(const Timeline& tl, const Scale& sc, const Row& row) {
 }
 
 std::string task_row(const Timeline& tl, const Scale& sc, const Row& r, size_t n) {
-  std::string out = fmt::format(
-      "<g class=\"task-row{}\" id=\"row-{}-{}\" data-tgid=\"{}\" data-tid=\"{}\" data-comm=\"{}\">\n",
-      is_kernel(r.task) ? " kernel" : "", r.task.tgid, r.task.tid, r.task.tgid, r.task.tid, esc(r.task.comm));
+  std::string out =
+      fmt::format("<g class=\"task-row{}\" id=\"row-{}-{}\" data-tgid=\"{}\" data-tid=\"{}\" data-comm=\"{}\">\n",
+                  is_kernel(r.task) ? " kernel" : "", r.task.tgid, r.task.tid, r.task.tgid, r.task.tid,
+                  esc(printable(r.task.comm)));
   out += fmt::format("<rect class=\"row-bg {}\" x=\"0\" y=\"{:.2f}\" width=\"{}\" height=\"{:.2f}\"/>",
                      n % 2 ? "odd" : "even", r.y, kLabelW + kPlotW + kRightPad, r.height);
   out += fmt::format("<text class=\"row-label\" x=\"8\" y=\"{:.2f}\">{}</text>\n", r.y + kRowH / 2 + 4,
@@ -349,7 +356,7 @@ std::string legend() {
 std::string header(const Timeline& tl, const TraceMeta& meta) {
   std::string backend = meta.backend.empty() && tl.backend ? std::string(to_string(*tl.backend)) : meta.backend;
   auto item = [](const char* k, const std::string& v) {
-    return v.empty() ? std::string() : fmt::format("<span><b>{}</b> {}</span>", k, esc(v));
+    return v.empty() ? std::string() : fmt::format("<span><b>{}</b> {}</span>", k, esc(printable(v)));
   };
   return "<h1>fputrace: why umount said EBUSY</h1>\n<p class=\"meta\">" + item("kernel", meta.kernel) +
          item("backend", backend) + item("command", meta.command) + item("recorded", meta.recorded_at) +
@@ -381,8 +388,8 @@ std::string pin_row(const Timeline& tl, const PinWindow& w, size_t i) {
   return fmt::format(
       "<tr id=\"pin-row-{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
       "<td>{}</td></tr>\n",
-      i, i, esc(full_path(p.mount, p.file)), p.file.ino, esc(who(p.origin)), to_string(p.source), holders,
-      to_string(p.confidence), ms_since(tl, w.start_ns), released + " &#x2014; " + esc(p.why));
+      i, i, esc(path_of(p)), p.file.ino, esc(who(p.origin)), to_string(p.source), holders, to_string(p.confidence),
+      ms_since(tl, w.start_ns), released + " &#x2014; " + esc(printable(p.why)));
 }
 
 std::string pins_table(const Timeline& tl) {

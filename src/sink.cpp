@@ -2,31 +2,20 @@
 
 #include <fmt/format.h>
 
-#include <cerrno>
-#include <cstring>
-
+#include "fputrace/escape.hpp"
 #include "fputrace/findings_out.hpp"
 
 namespace fputrace {
 
 std::unique_ptr<Sink> Sink::open(const std::string& path, bool json, std::string& error) {
-  if (path.empty() || path == "-") return std::unique_ptr<Sink>(new Sink(stdout, false, json));
-  FILE* f = std::fopen(path.c_str(), "w");
-  if (!f) {
-    error = fmt::format("cannot write {}: {}", path, std::strerror(errno));
-    return nullptr;
-  }
-  return std::unique_ptr<Sink>(new Sink(f, true, json));
-}
-
-Sink::~Sink() {
-  std::fflush(out_);
-  if (owned_) std::fclose(out_);
+  auto out = OutFile::open(path, error);
+  if (!out) return nullptr;
+  return std::unique_ptr<Sink>(new Sink(std::move(out), json));
 }
 
 bool Sink::repeats_last_busy(const Finding& f) {
   if (f.kind != Finding::Kind::UmountBusy) return false;
-  std::string key = fmt::format("{}|{}|{}", f.mount.id, f.verdict, f.live.is_null() ? "" : f.live.dump());
+  std::string key = fmt::format("{}|{}|{}", f.mount.id, f.verdict, f.live.is_null() ? "" : dump_json(f.live));
   for (const Pin& p : f.pins) key += fmt::format("|{}:{}", p.file.ptr, to_string(p.holder));
   bool same = key == last_busy_key_ && f.time_ns - last_busy_ns_ < 1'000'000'000;
   last_busy_key_ = key;
@@ -41,21 +30,21 @@ void Sink::write(const Finding& f) {
   }
   if (repeats_last_busy(f)) {
     write_text(fmt::format("{:>14.6f} EBUSY     umount {} again, by {} ({}): same cause\n",
-                           static_cast<double>(f.time_ns) / 1e9, f.mount.path, f.actor.comm, f.actor.tgid));
+                           static_cast<double>(f.time_ns) / 1e9, printable(f.mount.path), printable(f.actor.comm),
+                           f.actor.tgid));
     return;
   }
   write_text(finding_to_text(f));
 }
 
 void Sink::write_json(const nlohmann::json& j) {
-  std::string line = j.dump() + "\n";
-  std::fwrite(line.data(), 1, line.size(), out_);
-  std::fflush(out_);
+  out_->write(dump_json(j) + "\n");
+  out_->flush();
 }
 
 void Sink::write_text(const std::string& text) {
-  std::fwrite(text.data(), 1, text.size(), out_);
-  std::fflush(out_);
+  out_->write(text);
+  out_->flush();
 }
 
 }  // namespace fputrace

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <utility>
 
+#include "fputrace/escape.hpp"
 #include "fputrace/findings_out.hpp"
 
 namespace fputrace {
@@ -478,7 +479,7 @@ LogRecord record_from(const json& j) {
 
 std::string string_or_empty(const json& j, const char* name) {
   auto it = j.find(name);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+  return it != j.end() && it->is_string() ? unescape_bytes(it->get_ref<const std::string&>()) : "";
 }
 
 TraceFile from_chrome(const json& doc) {
@@ -550,6 +551,7 @@ TraceFile read_trace_file(std::istream& in) {
   if (text[first] == '[') bad("not an fputrace trace: a bare JSON array has no metadata.fputrace.events");
   if (text[first] != '{')
     bad(fmt::format("not an fputrace trace or event log: starts with {}", describe_start(text[first])));
+  check_json_depth(text);
   json head = first_line(text, first);
   if (!head.is_discarded() && head.is_object() && head.contains("type")) return from_lines(text);
   bool whole = text.find_first_not_of(" \t\r\n", text.find('\n', first)) == std::string::npos;

@@ -6,6 +6,7 @@
 #include <istream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -29,7 +30,15 @@ nlohmann::json mount_to_json(const MountInfo& m);
 // One record of a log: a mount line or an event; throws std::invalid_argument.
 LogRecord record_from_json(const nlohmann::json& j);
 
+// Throws std::invalid_argument when JSON text nests deeper than max_depth:
+// nlohmann recurses when it copies or prints a value, so a few hundred
+// thousand nested arrays would overflow the stack. fputrace's own files nest
+// less than ten levels deep. Runs before parsing, in one pass over the bytes.
+constexpr size_t kMaxJsonDepth = 64;
+void check_json_depth(std::string_view text, size_t max_depth = kMaxJsonDepth);
+
 // Reads a JSON-lines event log; throws std::invalid_argument("line N: ...").
+// String fields are decoded (unescape_bytes): names come back as raw bytes.
 std::vector<LogRecord> read_event_log(std::istream& in);
 
 // Rebuilds the model from a log and hands every finding to on_finding.

@@ -8,7 +8,11 @@
 //          its mount with a pin whose origin.tgid is that attempt's origin (the
 //          reproducer's origin_tgid: the exiting child, or for uring-pending
 //          the child's helper process that submitted the request) and
-//          whose source is io_uring; at least one attempt got EBUSY
+//          whose source is io_uring; at least one attempt got EBUSY. With
+//          --hostile-names (the attempt has "comm" and "file"), that pin's
+//          origin.comm is the child's comm and its file.path the start of the
+//          file's path, cut by BPF inside the name's last character.
+// Names are compared as bytes: both sides are decoded (docs/json-schema.md).
 //   aio    some "deferred" event names an attempt's child as origin with source aio
 //   none   no umount_busy, deferred or pin_released at all, and every umount worked
 //
@@ -23,22 +27,33 @@
 // every record about an attempt's file is a pending_at_exit flagged
 // owner.no_completions, whose findings say "not seen completing".
 //
-//   fputrace-check doctor DOCTOR.json fentry=0|1 kprobe=0|1 tracepoint=0|1 selected=B
-// compares `fputrace doctor --json` with what the caller found out by itself.
+//   fputrace-check doctor DOCTOR.json [fentry=0|1] [kprobe=0|1] [tracepoint=0|1] [selected=B|none] [status=N]
+// compares `fputrace doctor --json` with what the caller found out by itself
+// (status: doctor's exit status), and checks that the selected backend is one
+// doctor found able to load.
 //
 //   fputrace-check trace REPRO.jsonl TRACE.json
 // checks a Chrome trace from `fputrace record`: traceEvents and metadata, a
 // process track (pid = tgid, "M" process_name) for every attempt's origin,
 // events on it, and async (b/e) or flow (s/f) events linking origin and release.
+//
+//   fputrace-check holder BUSY.json PID COMM PATH
+// checks `fputrace busy --json` (or `umount --json` timing out): verdict
+// live_holder and a live holder pin from PID whose comm and file path are, as
+// bytes, COMM and PATH (names that are not UTF-8 are passed as they are).
 // Prints one line, PASS or FAIL with the reason; exit 0 on PASS.
 #include <fmt/format.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "fputrace/escape.hpp"
+
+using fputrace::unescape_bytes;
 using nlohmann::json;
 
 namespace {
@@ -55,19 +70,48 @@ std::vector<json> read_lines(const std::string& path) {
   return out;
 }
 
+// A name as bytes: fputrace escapes what is not UTF-8; null is "".
+std::string bytes_of(const json& j) {
+  return j.is_string() ? unescape_bytes(j.get<std::string>()) : "";
+}
+
 struct Attempt {
   uint32_t child = 0;  // the process a correct attribution names
-  std::string mount;
+  std::string mount;   // bytes
   std::string umount;
+  std::optional<std::string> comm, file;  // --hostile-names: bytes
 };
 
 std::vector<Attempt> attempts_of(const std::vector<json>& repro) {
   std::vector<Attempt> out;
-  for (const auto& j : repro)
-    if (j.contains("child_tgid"))
-      out.push_back({j.value("origin_tgid", j["child_tgid"].get<uint32_t>()), j["mount"].get<std::string>(),
-                     j["umount"].get<std::string>()});
+  for (const auto& j : repro) {
+    if (!j.contains("child_tgid")) continue;
+    Attempt a{j.value("origin_tgid", j["child_tgid"].get<uint32_t>()), bytes_of(j["mount"]),
+              j["umount"].get<std::string>()};
+    if (j.contains("comm")) a.comm = bytes_of(j["comm"]);
+    if (j.contains("file")) a.file = bytes_of(j["file"]);
+    out.push_back(a);
+  }
   return out;
+}
+
+// With hostile names: the pin names the child and the file, cut where BPF cuts.
+bool names_match(const json& pin, const Attempt& a, std::string& why) {
+  std::string comm = bytes_of(pin["origin"]["comm"]), path = bytes_of(pin["file"]["path"]);
+  if (a.comm && comm != *a.comm) {
+    why = fmt::format("pin origin.comm {} is not the child's {}", pin["origin"]["comm"].dump(),
+                      json(fputrace::escape_bytes(*a.comm)).dump());
+    return false;
+  }
+  // The file's name is longer than BPF's 31 (or 32) bytes and has a 4-byte
+  // character at bytes 30..33: the path must stop inside it.
+  size_t whole_name = a.mount.size() + 1 + 30;
+  if (a.file && (path.size() <= whole_name || path.size() >= a.file->size() || a.file->compare(0, path.size(), path))) {
+    why = fmt::format("pin file.path {} is not {} cut inside its 4-byte character", pin["file"]["path"].dump(),
+                      json(fputrace::escape_bytes(*a.file)).dump());
+    return false;
+  }
+  return true;
 }
 
 std::vector<json> events_named(const std::vector<json>& watch, const std::string& name) {
@@ -78,14 +122,15 @@ std::vector<json> events_named(const std::vector<json>& watch, const std::string
 }
 
 bool busy_names_child(const std::vector<json>& busy, const Attempt& a, std::string& why) {
+  std::string mount = json(fputrace::escape_bytes(a.mount)).dump();
   for (const auto& b : busy) {
-    if (b["mount"]["path"] != a.mount) continue;
+    if (bytes_of(b["mount"]["path"]) != a.mount) continue;
     for (const auto& p : b["pins"])
-      if (p["origin"]["tgid"] == a.child && p["source"] == "io_uring") return true;
-    why = fmt::format("umount_busy for {} has no io_uring pin from child {}: {}", a.mount, a.child, b.dump());
+      if (p["origin"]["tgid"] == a.child && p["source"] == "io_uring") return names_match(p, a, why);
+    why = fmt::format("umount_busy for {} has no io_uring pin from child {}: {}", mount, a.child, b.dump());
     return false;
   }
-  why = fmt::format("no umount_busy for {} (child {})", a.mount, a.child);
+  why = fmt::format("no umount_busy for {} (child {})", mount, a.child);
   return false;
 }
 
@@ -192,12 +237,26 @@ int check_doctor(int argc, char** argv) {
     fmt::print("FAIL doctor: {} is not JSON: {}\n", argv[2], e.what());
     return 1;
   }
+  // Whatever the kernel allows: doctor never selects a backend it found unable to load.
+  const json& selected = doctor["selected"];
+  if (selected.is_string() && !doctor["backends"][selected.get<std::string>()].value("available", false)) {
+    fmt::print("FAIL doctor: selected {} although it cannot load: {}\n", selected.dump(), doctor["backends"].dump());
+    return 1;
+  }
   for (int i = 3; i < argc; ++i) {
     std::string arg = argv[i];
     auto eq = arg.find('=');
     std::string key = arg.substr(0, eq), want = arg.substr(eq + 1);
+    if (key == "status") {  // doctor's exit status: non-zero exactly when nothing is selected
+      if ((want != "0") != selected.is_null()) {
+        fmt::print("FAIL doctor: exit status {} with selected {}\n", want, selected.dump());
+        return 1;
+      }
+      continue;
+    }
     if (key == "selected") {
-      if (doctor["selected"] != want) {
+      // selected=none: no backend can load, so none may be named.
+      if (want == "none" ? !doctor["selected"].is_null() : doctor["selected"] != want) {
         fmt::print("FAIL doctor: selected {} but expected {}\n", doctor["selected"].dump(), want);
         return 1;
       }
@@ -218,14 +277,40 @@ int check_doctor(int argc, char** argv) {
   return 0;
 }
 
+std::string check_holder(const json& busy, uint32_t pid, const std::string& comm, const std::string& path) {
+  if (busy.value("verdict", "") != "live_holder") return "verdict is not live_holder: " + busy.dump();
+  for (const auto& p : busy["pins"]) {
+    if (p.value("holder", "") != "process" || p["origin"]["tgid"] != pid) continue;
+    if (bytes_of(p["origin"]["comm"]) != comm) return "holder comm is " + p["origin"]["comm"].dump();
+    if (bytes_of(p["file"]["path"]) == path) return "";
+  }
+  return fmt::format("no holder pin from pid {} on {}: {}", pid, json(fputrace::escape_bytes(path)).dump(),
+                     busy.dump());
+}
+
+int check_holder_file(char** argv) {
+  try {
+    auto lines = read_lines(argv[2]);
+    if (lines.size() != 1) throw std::runtime_error(fmt::format("{} lines, expected one object", lines.size()));
+    std::string failure = check_holder(lines[0], static_cast<uint32_t>(std::stoul(argv[3])), argv[4], argv[5]);
+    fmt::print("{} holder: {}\n", failure.empty() ? "PASS" : "FAIL",
+               failure.empty() ? "names the live holder" : failure);
+    return failure.empty() ? 0 : 1;
+  } catch (const std::exception& e) {
+    fmt::print("FAIL holder: {}\n", e.what());
+    return 1;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc >= 3 && std::string(argv[1]) == "doctor") return check_doctor(argc, argv);
+  if (argc == 6 && std::string(argv[1]) == "holder") return check_holder_file(argv);
   bool quiet = argc == 5 && (std::string(argv[1]) == "quiet" || std::string(argv[1]) == "unsure");
   if (argc != 4 && !quiet) {
     fmt::print(stderr, "usage: fputrace-check uring|aio|none REPRO.jsonl WATCH.jsonl\n"
-                       "       fputrace-check quiet REPRO.jsonl WATCH.jsonl EVENTS.jsonl\n");
+                       "       fputrace-check quiet|unsure REPRO.jsonl WATCH.jsonl EVENTS.jsonl\n");
     return 2;
   }
   std::string expect = argv[1];

@@ -23,24 +23,29 @@ record() {  # record NAME STATUS
   if [[ $2 -eq 0 ]]; then passes=$((passes + 1)); else failures=$((failures + 1)); echo "  ^ $1 failed" >&2; fi
 }
 
-# bad NAME COMMAND...: must fail with exactly one line on stderr.
+# bad NAME COMMAND...: must exit 1 with exactly one line on stderr (besides
+# the "tracing with" notice, when the error comes after tracing began).
 bad() {  # bad NAME COMMAND...
-  local name=$1; shift
-  if "$@" >/dev/null 2>"$work/bad.stderr"; then
-    echo "FAIL bad-input $name: exited 0"; record "bad-$name" 1
-  elif [[ $(wc -l <"$work/bad.stderr") -ne 1 ]]; then
+  local name=$1 st; shift
+  "$@" >/dev/null 2>"$work/bad.stderr"
+  st=$?
+  grep -v '^fputrace: tracing with ' "$work/bad.stderr" >"$work/bad.line"
+  if [[ $st -ne 1 ]]; then
+    echo "FAIL bad-input $name: exited $st, not 1: $(cat "$work/bad.stderr")"; record "bad-$name" 1
+  elif [[ $(wc -l <"$work/bad.line") -ne 1 ]]; then
     echo "FAIL bad-input $name: expected one line, got:"; cat "$work/bad.stderr"; record "bad-$name" 1
   else
-    echo "PASS bad-input $name: $(cat "$work/bad.stderr")"; record "bad-$name" 0
+    echo "PASS bad-input $name: $(cat "$work/bad.line")"; record "bad-$name" 0
   fi
 }
 
-run_case() {  # run_case READS BACKEND SCENARIO EXPECT ATTEMPTS
-  local reads=$1 backend=$2 scenario=$3 expect=$4 attempts=$5
+run_case() {  # run_case READS BACKEND SCENARIO EXPECT ATTEMPTS [REPRO-OPTIONS...]
+  local reads=$1 backend=$2 scenario=$3 expect=$4 attempts=$5 extra=("${@:6}")
   local name="$reads.$backend.$scenario" until=()
+  [[ ${#extra[@]} -gt 0 ]] && name+=".${extra[0]#--}"
   [[ $expect == uring ]] && until=(--until-busy)
   if ! FPUTRACE_READS=$reads "$FPUTRACE" watch --json --backend "$backend" -o "$work/$name.watch.jsonl" \
-      --events "$work/$name.events.jsonl" -- "$REPRO" "$scenario" --attempts "$attempts" "${until[@]}" \
+      --events "$work/$name.events.jsonl" -- "$REPRO" "$scenario" --attempts "$attempts" "${until[@]}" "${extra[@]}" \
       >"$work/$name.repro.jsonl" 2>"$work/$name.stderr"; then
     echo "FAIL $name: fputrace watch failed: $(tail -n 3 "$work/$name.stderr")"
     record "$name" 1
@@ -102,6 +107,11 @@ for reads in kread cast; do
     # tracepoint backend seen through iomap:iomap_dio_complete.
     run_case $reads $backend aio-direct aio 5
   done
+  # Names that are not UTF-8 (issue 9): the child's comm, the file's name and
+  # the mount directory hold invalid bytes, control characters and characters
+  # cut at the kernel's and BPF's limits; the check compares them as bytes.
+  run_case $reads tracepoint uring-registered uring 5 --hostile-names
+  run_case $reads tracepoint uring-pending uring 5 --hostile-names
 done
 
 # doctor versus the kernel: fentry is judged by bpftool loading the full object
@@ -111,17 +121,32 @@ fentry=0; bpftool prog loadall "$SKEL_DIR/fputrace_kread.bpf.o" /sys/fs/bpf/fput
 rm -rf /sys/fs/bpf/fputrace-host-check
 kprobe=0; [[ -e /sys/bus/event_source/devices/kprobe/type ]] && kprobe=1
 tracepoint=0; "$FPUTRACE" watch --backend tracepoint -o /dev/null -- true 2>/dev/null && tracepoint=1
-selected=tracepoint
+selected=none  # then doctor must exit non-zero with "selected": null
+[[ $tracepoint == 1 ]] && selected=tracepoint
 [[ $kprobe == 1 ]] && selected=kprobe
 [[ $fentry == 1 ]] && selected=fentry
-if "$FPUTRACE" doctor --json >"$work/doctor.json" 2>"$work/doctor.stderr"; then
+"$FPUTRACE" doctor --json >"$work/doctor.json" 2>"$work/doctor.stderr"
+st=$?
+exits_zero=0 wanted=1
+[[ $st -eq 0 ]] && exits_zero=1
+[[ $selected == none ]] && wanted=0
+if [[ $exits_zero == "$wanted" ]]; then
   echo -n "doctor: "
   "$CHECK" doctor "$work/doctor.json" fentry=$fentry kprobe=$kprobe tracepoint=$tracepoint selected=$selected
   record doctor $?
 else
-  echo "FAIL doctor: exit status non-zero: $(cat "$work/doctor.stderr")"
+  echo "FAIL doctor: exit status $st with selected=$selected expected: $(cat "$work/doctor.stderr")"
   record doctor 1
 fi
+
+# doctor with CAP_BPF and CAP_PERFMON but not root: whatever it can load (here
+# tracefs may be out of reach), it never selects a backend that cannot load,
+# and exits non-zero exactly when none can.
+setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=+bpf,+perfmon --ambient-caps=+bpf,+perfmon \
+  "$FPUTRACE" doctor --json >"$work/doctor-caps.json" 2>"$work/doctor-caps.stderr"
+st=$?
+echo -n "doctor with capabilities only: "
+"$CHECK" doctor "$work/doctor-caps.json" status=$st; record doctor-caps $?
 
 # Verdicts (issue 4): a live process holding an fd, and a child mount.
 busy_dir=$work/busy
@@ -190,6 +215,79 @@ fi
 head -c 100 "$work/rec.json" >"$work/truncated.json"
 bad corrupt-trace "$FPUTRACE" report "$work/truncated.json"
 
+# Hostile names in text, record/report and busy/umount (issue 9): nothing
+# crashes, the EBUSY is explained, every name is escaped (\xNN) and no control
+# character or invalid UTF-8 reaches the output.
+clean_text() {  # clean_text FILE: valid UTF-8, no control characters but newlines
+  iconv -f UTF-8 -t UTF-8 "$1" >/dev/null 2>&1 && ! LC_ALL=C grep -qP '[\x00-\x09\x0b-\x1f\x7f]|\xc2[\x80-\x9f]' "$1"
+}
+hostile_comm='\xff\xfe\x1b[1mfputrace\xc3'  # as text output escapes it
+"$FPUTRACE" watch -o "$work/hostile.txt" -- "$REPRO" uring-registered --hostile-names --attempts 5 --until-busy \
+  >"$work/hostile-text.repro" 2>"$work/hostile-text.stderr"
+st=$?
+if [[ $st -eq 0 ]] && grep -q '"umount":"EBUSY"' "$work/hostile-text.repro" && clean_text "$work/hostile.txt" &&
+   grep -qF 'EBUSY     umount /tmp/fputrace-\xff\xfe\\' "$work/hostile.txt" &&
+   grep -qF "from $hostile_comm (pid" "$work/hostile.txt"; then
+  echo "PASS hostile names, text watch: EBUSY explained, names escaped"; record hostile-text 0
+else
+  echo "FAIL hostile names, text watch: exit $st"; cat "$work/hostile.txt" "$work/hostile-text.stderr" | cat -v
+  record hostile-text 1
+fi
+"$FPUTRACE" record -o "$work/hostile-rec.json" -- "$REPRO" uring-registered --hostile-names --attempts 5 --until-busy \
+  >"$work/hostile-rec.repro" 2>"$work/hostile-rec.err"
+echo -n "hostile names, record: "; "$CHECK" trace "$work/hostile-rec.repro" "$work/hostile-rec.json"
+record hostile-record $?
+"$FPUTRACE" report --json "$work/hostile-rec.json" >"$work/hostile-rec.report.jsonl"
+echo -n "hostile names, report --json: "; "$CHECK" uring "$work/hostile-rec.repro" "$work/hostile-rec.report.jsonl"
+record hostile-report-json $?
+if "$FPUTRACE" report "$work/hostile-rec.json" >"$work/hostile-rec.report.txt" &&
+   "$FPUTRACE" report --html "$work/hostile-rec.html" "$work/hostile-rec.json" &&
+   clean_text "$work/hostile-rec.report.txt" && iconv -f UTF-8 -t UTF-8 "$work/hostile-rec.html" >/dev/null &&
+   grep -qF "$hostile_comm" "$work/hostile-rec.report.txt"; then
+  echo "PASS hostile names, report text and --html: escaped"; record hostile-report-text 0
+else
+  echo "FAIL hostile names, report text and --html"; cat -v "$work/hostile-rec.report.txt"; record hostile-report-text 1
+fi
+# A live holder: a program whose name (so its comm, cut at 15 bytes inside a
+# character) is not UTF-8, holding a file named so, on a mount named so.
+hdir=$work/$'hostile-\xff\xfe\\\xc3\xa9'
+hprog=$'\xff\xfe\x1b[1mholderxx\xc3\xa9' hfile=$'\xff\n\x1b]0;title\x07data'
+hcomm=$'\xff\xfe\x1b[1mholderxx\xc3'  # the program's name cut at 15 bytes: its comm
+mkdir -p "$hdir" && mount -t tmpfs fputrace-hostile "$hdir" && cp "$(command -v sleep)" "$hdir/$hprog" &&
+  echo data >"$hdir/$hfile"
+"$hdir/$hprog" 60 <"$hdir/$hfile" &
+hpid=$!
+sleep 0.3
+"$FPUTRACE" busy --json --watch-ms 100 "$hdir" >"$work/hostile-busy.json" 2>"$work/hostile-busy.err"
+echo -n "hostile names, busy --json: "
+"$CHECK" holder "$work/hostile-busy.json" $hpid "$hcomm" "$hdir/$hfile"; record hostile-busy $?
+"$FPUTRACE" umount --json --timeout 0.5 "$hdir" >"$work/hostile-umount.json" 2>"$work/hostile-umount.err"
+st=$?
+echo -n "hostile names, umount --json (exit $st): "
+"$CHECK" holder "$work/hostile-umount.json" $hpid "$hcomm" "$hdir/$hfile" && [[ $st -eq 2 ]]
+record hostile-umount $?
+"$FPUTRACE" busy "$hdir" >"$work/hostile-busy.txt" 2>&1
+if clean_text "$work/hostile-busy.txt" && grep -qF '\xff\xfe\x1b[1mholderxx\xc3 (pid' "$work/hostile-busy.txt"; then
+  echo "PASS hostile names, busy text: escaped"; record hostile-busy-text 0
+else
+  echo "FAIL hostile names, busy text:"; cat -v "$work/hostile-busy.txt"; record hostile-busy-text 1
+fi
+kill $hpid; wait $hpid 2>/dev/null
+umount "$hdir"
+# Any user's umount(2) of a name that is not UTF-8 is in the event log, escaped
+# (166: umount2 on x86-64).
+"$FPUTRACE" watch --json -o "$work/uumount.jsonl" --events "$work/uumount.events.jsonl" -- \
+  setpriv --reuid=65534 --regid=65534 --clear-groups perl -e 'syscall(166, $ARGV[0], 0)' $'/tmp/\xff\x1b[2J' \
+  2>"$work/uumount.err"
+st=$?
+if [[ $st -eq 0 ]] && grep -qF '"path":"/tmp/\\xff\u001b[2J"' "$work/uumount.events.jsonl" &&
+   grep -q '"event":"summary"' "$work/uumount.jsonl"; then
+  echo "PASS hostile names, unprivileged umount: logged escaped"; record hostile-umount-syscall 0
+else
+  echo "FAIL hostile names, unprivileged umount: exit $st: $(cat "$work/uumount.err" "$work/uumount.events.jsonl")"
+  record hostile-umount-syscall 1
+fi
+
 # SIGINT and SIGTERM: detach, drain, flush, exit 0 (the summary line is the flush).
 for sig in INT TERM; do
   "$FPUTRACE" watch --json -o "$work/sig$sig.jsonl" 2>"$work/sig$sig.stderr" &
@@ -211,6 +309,42 @@ bad not-a-mountpoint "$FPUTRACE" watch --mount /usr/share -- true
 bad command-cannot-start "$FPUTRACE" watch -o /dev/null -- /nonexistent/command
 bad unknown-backend "$FPUTRACE" watch --backend bogus -- true
 bad not-root setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$FPUTRACE" watch -- true
+# Write errors (issue 9): one line, exit 1, and record never says it recorded.
+bad watch-full "$FPUTRACE" watch --json -o /dev/full -- true
+bad watch-stdout-full sh -c "'$FPUTRACE' watch --json -- true >/dev/full"
+bad record-full "$FPUTRACE" record -o /dev/full -- true
+bad record-bad-path "$FPUTRACE" record -o /nonexistent/dir/trace.json -- sleep 5
+bad report-html-full "$FPUTRACE" report "$work/rec.json" --html /dev/full
+bad report-stdout-full sh -c "'$FPUTRACE' report --json '$work/rec.json' >/dev/full"
+# Bad flag values and CLI parse errors: exit 1, not CLI11's 104-109.
+for v in -1 0 nan inf -inf 1e10 abc; do bad "duration=$v" "$FPUTRACE" record -o "$work/x.json" --duration "$v" -- true; done
+for v in -1 nan 1e10 700000; do bad "watch-ms=$v" "$FPUTRACE" busy /tmp --watch-ms "$v"; done
+for v in -1 nan inf; do bad "timeout=$v" "$FPUTRACE" umount /tmp --timeout "$v"; done
+bad unknown-option "$FPUTRACE" watch --bogus
+bad missing-argument "$FPUTRACE" watch --backend
+bad no-subcommand "$FPUTRACE"
+if "$FPUTRACE" --help >/dev/null && "$FPUTRACE" record --help | grep -q 'at most\|<= 86400'; then
+  echo "PASS --help: exit 0, bounds shown"; record help 0
+else
+  echo "FAIL --help"; record help 1
+fi
+# Outputs that are also inputs are refused, before anything is written.
+cp "$work/rec.json" "$work/same.json" && ln "$work/same.json" "$work/same-link.json"
+bad same-watch-new "$FPUTRACE" watch -o "$work/new.jsonl" --events "$work/./new.jsonl" -- true
+bad same-record "$FPUTRACE" record -o "$work/same.json" --events "$work/same-link.json" -- true
+bad same-report "$FPUTRACE" report "$work/same.json" --html "$work/same.json"
+bad same-report-link "$FPUTRACE" report "$work/same.json" --html "$work/same-link.json"
+if [[ ! -e $work/new.jsonl ]] && cmp -s "$work/rec.json" "$work/same.json"; then
+  echo "PASS same-file refusals: nothing written"; record same-untouched 0
+else
+  echo "FAIL same-file refusals: files were written"; record same-untouched 1
+fi
+# Deeply nested JSON: one line, not a stack overflow.
+{ printf '{"metadata":'; head -c 300000 /dev/zero | tr '\0' '['; } >"$work/deep.json"
+bad deep-json "$FPUTRACE" report "$work/deep.json"
+{ printf '{"type":"umount","backend":"fentry","time_ns":1,"task":'; head -c 300000 /dev/zero | tr '\0' '[';
+  head -c 300000 /dev/zero | tr '\0' ']'; echo '}'; } >"$work/deep.jsonl"
+bad deep-jsonl "$FPUTRACE" report "$work/deep.jsonl"
 
 echo "$passes passed, $failures failed"
 [[ $failures -eq 0 ]]

@@ -12,7 +12,7 @@
  *
  * Usage:
  *   fputrace-repro SCENARIO [--base DIR] [--attempts N] [--until-busy]
- *                           [--image FILE] [--hold-ms N]
+ *                           [--image FILE] [--hold-ms N] [--hostile-names]
  *
  * SCENARIO: uring-registered | uring-pending | uring-pending-thread |
  *           aio-direct | plain-exit | uring-complete
@@ -44,6 +44,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -83,6 +84,25 @@ static const char *const scenario_names[] = {
 #define NR_SCENARIOS ((int)(sizeof(scenario_names) / sizeof(scenario_names[0])))
 
 static volatile sig_atomic_t g_stop;
+
+/*
+ * --hostile-names: names that are not UTF-8, as any user can make them. The
+ * child's comm holds invalid bytes, an escape sequence and a two-byte
+ * character cut by the kernel's 15-byte limit; the file's name holds invalid
+ * bytes, control characters and a four-byte character cut by BPF's 31/32-byte
+ * dentry name limit; the mount directory holds invalid bytes, a backslash and
+ * a valid two-byte character (short enough for BPF to send it whole).
+ */
+static bool g_hostile;
+#define HOSTILE_COMM "\xff\xfe\x1b[1mfputrace\xc3\xa9" /* 16 bytes: the kernel keeps 15 */
+#define HOSTILE_FILE "\xff\xfe\x1b[7m\n" "xxxxxxxxxxxxxxxxxxxxxxx" "\xf0\x9f\x98\x80-tail"
+#define HOSTILE_DIR "fputrace-\xff\xfe\\\xc3\xa9.XXXXXX"
+
+/* The file a scenario creates: its usual name, or the hostile one. */
+static const char *file_name(const char *usual)
+{
+	return g_hostile ? HOSTILE_FILE : usual;
+}
 /* --hold-ms: uring-registered's child waits this long after registering the
  * file (and closing its fd) before it exits, so a tracer can start late. */
 static long g_hold_ms;
@@ -147,17 +167,27 @@ static const char *errno_name(int e)
 	}
 }
 
-/* Append s to out as a JSON string body (without quotes). */
+/*
+ * Append s to out as a JSON string body (without quotes), in fputrace's
+ * escaping of names (docs/json-schema.md): a backslash is doubled and bytes
+ * >= 0x80 are written as \xNN (fputrace writes valid UTF-8 as is, so compare
+ * names after decoding both).
+ */
 static void json_escape(char *out, size_t outlen, const char *s)
 {
 	size_t o = 0;
 
-	for (; *s && o + 7 < outlen; s++) {
+	for (; *s && o + 9 < outlen; s++) {
 		unsigned char c = (unsigned char)*s;
 
-		if (c == '"' || c == '\\') {
+		if (c == '"') {
 			out[o++] = '\\';
 			out[o++] = (char)c;
+		} else if (c == '\\') {
+			memcpy(out + o, "\\\\\\\\", 4); /* the name's \\, JSON-escaped */
+			o += 4;
+		} else if (c >= 0x80) {
+			o += (size_t)snprintf(out + o, outlen - o, "\\\\x%02x", c);
 		} else if (c < 0x20) {
 			o += (size_t)snprintf(out + o, outlen - o, "\\u%04x", c);
 		} else {
@@ -165,6 +195,23 @@ static void json_escape(char *out, size_t outlen, const char *s)
 		}
 	}
 	out[o] = '\0';
+}
+
+/*
+ * --hostile-names: ,"comm":"...","file":"..." for the attempt line: the comm
+ * as the kernel keeps it (15 bytes) and the full path of the scenario's file.
+ */
+static void hostile_names_json(char *out, size_t outlen, enum scenario sc, const char *dir)
+{
+	char comm[16], path[PATH_MAX + 64], comm_json[128], path_json[5 * (PATH_MAX + 64)];
+	const char *usual = sc == SC_URING_REGISTERED ? "registered" : sc == SC_PLAIN_EXIT ? "plain" : "fifo";
+
+	memcpy(comm, HOSTILE_COMM, 15); /* what PR_SET_NAME keeps */
+	comm[15] = '\0';
+	snprintf(path, sizeof(path), "%s/%s", dir, file_name(usual));
+	json_escape(comm_json, sizeof(comm_json), comm);
+	json_escape(path_json, sizeof(path_json), path);
+	snprintf(out, outlen, ",\"comm\":\"%s\",\"file\":\"%s\"", comm_json, path_json);
 }
 
 /* Parent-side fatal-for-the-run message: one line on stderr. */
@@ -252,7 +299,7 @@ static void child_uring_registered(const char *dir)
 	char path[PATH_MAX];
 	int fd, ret;
 
-	if (join_path(path, sizeof(path), dir, "registered") < 0)
+	if (join_path(path, sizeof(path), dir, file_name("registered")) < 0)
 		child_fail("path too long");
 	fd = open(path, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -284,7 +331,7 @@ static int uring_pending_open(const char *dir, struct io_uring *ring, int *fdp, 
 	char path[PATH_MAX];
 	int fd, ret;
 
-	if (join_path(path, sizeof(path), dir, "fifo") < 0) {
+	if (join_path(path, sizeof(path), dir, file_name("fifo")) < 0) {
 		snprintf(err, errlen, "path too long");
 		return -1;
 	}
@@ -523,7 +570,7 @@ static void child_plain_exit(const char *dir)
 	char path[PATH_MAX];
 	int fd;
 
-	if (join_path(path, sizeof(path), dir, "plain") < 0)
+	if (join_path(path, sizeof(path), dir, file_name("plain")) < 0)
 		child_fail("path too long");
 	fd = open(path, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -583,6 +630,8 @@ static void child_main(enum scenario sc, const char *dir, int pipe_fd)
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
+	if (g_hostile && prctl(PR_SET_NAME, HOSTILE_COMM) < 0)
+		child_fail("prctl PR_SET_NAME: %s", strerror(errno));
 
 	switch (sc) {
 	case SC_URING_REGISTERED: child_uring_registered(dir); break;
@@ -933,7 +982,8 @@ static int attempt_setup(enum scenario sc, const char *base, const char *image,
 			return -1;
 		}
 	} else {
-		if ((size_t)snprintf(a->dir, sizeof(a->dir), "%s/fputrace-repro.XXXXXX", base) >=
+		if ((size_t)snprintf(a->dir, sizeof(a->dir), "%s/%s", base,
+				     g_hostile ? HOSTILE_DIR : "fputrace-repro.XXXXXX") >=
 		    sizeof(a->dir)) {
 			setup_error("--base path too long");
 			return -1;
@@ -1006,7 +1056,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: " PROG " SCENARIO [--base DIR] [--attempts N] [--until-busy] [--image FILE]\n"
-		"                      [--hold-ms N]\n"
+		"                      [--hold-ms N] [--hostile-names]\n"
 		"\n"
 		"Per attempt: mount a fresh tmpfs (aio-direct: the ext4 image on a loop device)\n"
 		"on a new directory under DIR (default /tmp), fork a child that runs SCENARIO\n"
@@ -1029,6 +1079,10 @@ static void usage(FILE *f)
 		"                  with mkfs.ext4 -q -F; it is removed at exit)\n"
 		"  --hold-ms N     uring-registered: the child sleeps N ms after registering the\n"
 		"                  file (and closing its fd) before it exits (default 0)\n"
+		"  --hostile-names names that are not UTF-8: the child's comm, the file's name\n"
+		"                  and the mount directory hold invalid bytes, control characters\n"
+		"                  and characters cut at the kernel's and BPF's name limits;\n"
+		"                  each attempt line then also has \"comm\" and \"file\"\n"
 		"\n"
 		"Exit status: 0 if all attempts ran (EBUSY or not), 1 on setup failure.\n",
 		AIO_NR_READS);
@@ -1141,6 +1195,8 @@ int main(int argc, char **argv)
 			until_busy = true;
 		} else if (!strcmp(opt, "--keep-mounted")) {
 			keep_mounted = true;
+		} else if (!strcmp(opt, "--hostile-names")) {
+			g_hostile = true;
 		} else if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
 			usage(stdout);
 			return 0;
@@ -1172,7 +1228,7 @@ int main(int argc, char **argv)
 
 	for (attempt = 1; attempt <= attempts; attempt++) {
 		struct attempt_ctx a;
-		char dir_json[2 * PATH_MAX];
+		char dir_json[5 * PATH_MAX], names_json[12 * PATH_MAX] = "";
 		int pfd[2], st, uerr, child_status, tid = 0;
 		bool child_ok;
 		pid_t pid;
@@ -1247,15 +1303,17 @@ int main(int argc, char **argv)
 		child_ok = child_status == 0;
 
 		json_escape(dir_json, sizeof(dir_json), a.dir);
+		if (g_hostile && sc != SC_AIO_DIRECT)
+			hostile_names_json(names_json, sizeof(names_json), sc, a.dir);
 		/* origin_tgid: the process a correct attribution names. For
 		 * uring-pending that is the child's helper that submitted. */
 		printf("{\"scenario\":\"%s\",\"attempt\":%ld,\"child_tgid\":%d,"
 		       "\"child_thread_tid\":%d,\"origin_tgid\":%d,\"mount\":\"%s\",\"umount_errno\":%d,"
-		       "\"umount\":\"%s\",\"child_status\":%d}\n",
+		       "\"umount\":\"%s\",\"child_status\":%d%s}\n",
 		       scenario_names[sc], attempt, (int)pid,
 		       sc == SC_URING_PENDING_THREAD ? tid : 0,
 		       sc == SC_URING_PENDING && tid > 0 ? tid : (int)pid, dir_json, uerr, errno_name(uerr),
-		       child_status);
+		       child_status, names_json);
 		fflush(stdout);
 
 		if (uerr == EBUSY) {

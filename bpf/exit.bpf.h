@@ -27,6 +27,7 @@ struct {
 	__type(key, __u32);
 	__type(value, __u8);
 } uring_tgids SEC(".maps");
+__s64 uring_tgids_count = 0; /* its entries: zero means no lookup at exit */
 
 /* A ring found in the exiting task's fd table (global: verified once). */
 __noinline int ft_report_exit_ring(__u64 file)
@@ -109,6 +110,8 @@ __noinline int ft_report_exit_file(__u32 tgid, __u64 file)
  * registered files (the collector then hears of its exit). */
 static __always_inline bool report_exit_files(__u32 tgid)
 {
+	if (proc_files_count <= 0)
+		return false;
 	struct ft_proc_files *pf = bpf_map_lookup_elem(&proc_files, &tgid);
 	if (!pf)
 		return false;
@@ -120,7 +123,8 @@ static __always_inline bool report_exit_files(__u32 tgid)
 		if (r == FT_EXIT_FILE_MATTERS)
 			matters = true;
 	}
-	bpf_map_delete_elem(&proc_files, &tgid);
+	if (!bpf_map_delete_elem(&proc_files, &tgid))
+		__sync_fetch_and_add(&proc_files_count, -1);
 	return matters;
 }
 
@@ -137,13 +141,18 @@ int BPF_PROG(tp_process_exit)
 	if (!group_dead) {
 		if (tctx) {
 			__u8 one = 1;
-			map_put(&uring_tgids, &tgid, &one);
+			if (!bpf_map_update_elem(&uring_tgids, &tgid, &one, BPF_NOEXIST))
+				__sync_fetch_and_add(&uring_tgids_count, 1);
 		}
 		return 0;
 	}
 	bool owned = false;
-	if (tctx || bpf_map_lookup_elem(&uring_tgids, &tgid)) {
-		bpf_map_delete_elem(&uring_tgids, &tgid);
+	bool had_uring = tctx;
+	if (uring_tgids_count > 0 && !bpf_map_delete_elem(&uring_tgids, &tgid)) {
+		__sync_fetch_and_add(&uring_tgids_count, -1);
+		had_uring = true;
+	}
+	if (had_uring) {
 		if (!(ft_task_flags_raw(t) & PF_KTHREAD) && tgid != self_tgid)
 			report_exit_rings(t, tctx); /* claims what it finds: before the files */
 	}

@@ -53,6 +53,10 @@ struct {
 
 static const struct ft_proc_files no_proc_files = {};
 
+/* Entries in proc_files: while it is zero (no process owns anything) an exit
+ * does not even look the exiting process up. */
+__s64 proc_files_count = 0;
+
 /* Rings that hold (or held) files fputrace reported: their teardown is news. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -88,8 +92,12 @@ __noinline int ft_proc_add_file(__u32 tgid, __u64 file)
 	if (!pf) {
 		/* from global data, not the stack: 5.10 allows 512 bytes of
 		 * stack for the whole chain of calls */
-		if (map_put(&proc_files, &tgid, &no_proc_files))
+		if (bpf_map_update_elem(&proc_files, &tgid, &no_proc_files, BPF_NOEXIST)) {
+			if (!bpf_map_lookup_elem(&proc_files, &tgid))
+				stat_inc(FT_STAT_MAP_FULL); /* else another CPU added it */
 			return 0;
+		}
+		__sync_fetch_and_add(&proc_files_count, 1);
 		pf = bpf_map_lookup_elem(&proc_files, &tgid);
 		if (pf)
 			pf->file[0] = file;

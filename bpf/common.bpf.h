@@ -37,6 +37,14 @@ struct {
 	__uint(max_entries, 8 << 20);
 } events SEC(".maps");
 
+/* umount results and process exits: few, and each one is what a finding is
+ * about, so a flood of file records in 'events' must not crowd them out. The
+ * collector merges both by time. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 << 10);
+} control_events SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, FT_STAT_MAX);
@@ -56,12 +64,23 @@ struct {
  * runs that may end such pins are only reported when it moved. */
 __u64 pin_serial = 0;
 
+/* Losses, read by the collector through the mmap'ed .bss before every record
+ * it handles: a drop is reported in band, where it happened, and marks the
+ * findings whose evidence it may have touched. */
+__u64 lost_records = 0; /* ring buffer full */
+__u64 lost_items = 0;   /* a tracking map refused an item */
+__u64 last_loss_ns = 0;
+
 /* ---- small helpers ---- */
 static __always_inline void stat_inc(__u32 id)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &id);
 	if (v)
 		(*v)++;
+	if (id == FT_STAT_RINGBUF_DROPS || id == FT_STAT_MAP_FULL) {
+		__sync_fetch_and_add(id == FT_STAT_RINGBUF_DROPS ? &lost_records : &lost_items, 1);
+		last_loss_ns = bpf_ktime_get_ns();
+	}
 }
 
 static __always_inline int map_put(void *map, const void *key, const void *val)
@@ -120,7 +139,9 @@ static __always_inline void fill_task(struct ft_task *out)
 
 static __always_inline struct ft_event *event_new(__u32 type)
 {
-	struct ft_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	void *rb = (type == FT_EV_UMOUNT || type == FT_EV_TASK_EXIT) ? (void *)&control_events
+								     : (void *)&events;
+	struct ft_event *e = bpf_ringbuf_reserve(rb, sizeof(*e), 0);
 	if (!e) {
 		stat_inc(FT_STAT_RINGBUF_DROPS);
 		return NULL;

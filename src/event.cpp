@@ -23,7 +23,7 @@ bool Task::leader() const {
 }
 
 namespace {
-constexpr std::array<std::pair<EventType, std::string_view>, 14> kEventNames{{
+constexpr std::array<std::pair<EventType, std::string_view>, 15> kEventNames{{
     {EventType::RingFile, "ring_file"},
     {EventType::UringReq, "uring_req"},
     {EventType::UringDone, "uring_done"},
@@ -38,6 +38,7 @@ constexpr std::array<std::pair<EventType, std::string_view>, 14> kEventNames{{
     {EventType::TaskExit, "task_exit"},
     {EventType::Umount, "umount"},
     {EventType::PendingAtExit, "pending_at_exit"},
+    {EventType::Loss, "loss"},
 }};
 
 constexpr std::array<std::pair<OwnerKind, std::string_view>, 3> kOwnerKindNames{{

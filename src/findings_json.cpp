@@ -83,7 +83,14 @@ json finding_to_json(const Finding& f) {
       j["released_by"] = task_json(f.actor);
       j["release_confidence"] = to_string(f.release_confidence);
       break;
+    case Finding::Kind::Loss:
+      j["event"] = "loss";
+      j["time_ns"] = f.time_ns;
+      j["records_dropped"] = f.lost_records;
+      j["items_untracked"] = f.lost_items;
+      break;
   }
+  if (f.kind != Finding::Kind::Loss) j["complete"] = f.complete;
   j["backend"] = to_string(f.backend);
   return j;
 }

@@ -53,7 +53,22 @@ std::string indented(const std::string& text, size_t by) {
 
 }  // namespace
 
+namespace {
+
+std::string incomplete_note(const Finding& f) {
+  if (f.complete || f.kind == Finding::Kind::Loss) return "";
+  return fmt::format("{:15}           (incomplete: fputrace lost records while this was happening; it may miss a "
+                     "cause)\n",
+                     "");
+}
+
+}  // namespace
+
 std::string finding_to_text(const Finding& f) {
+  return finding_body_text(f) + incomplete_note(f);
+}
+
+std::string finding_body_text(const Finding& f) {
   switch (f.kind) {
     case Finding::Kind::UmountBusy: {
       std::string out = fmt::format("{} EBUSY     umount {} by {} ({})\n", stamp(f.time_ns), mount_name(f.mount),
@@ -77,6 +92,10 @@ std::string finding_to_text(const Finding& f) {
                          printable(full_path(p.mount, p.file)), p.file.ino, mount_name(p.mount),
                          printable(f.actor.comm), f.actor.tid, ms(f.held_ns), after, to_string(f.release_confidence));
     }
+    case Finding::Kind::Loss:
+      return fmt::format("{} LOST      {} record(s) dropped (ring buffer full), {} item(s) untracked (map full): "
+                         "findings around this time may be incomplete\n",
+                         stamp(f.time_ns), f.lost_records, f.lost_items);
   }
   return {};
 }

@@ -7,6 +7,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
+#include <deque>
 
 #include "decode.hpp"
 
@@ -163,6 +165,11 @@ class SkelTracer : public Tracer {
   bool start(const TraceOptions& opts, const std::string& tracefs, std::string& error) {
     skel_ = Skel::open();
     if (!skel_) return fail(error, "opening the BPF object failed");
+    // Testing knob: a tiny ring buffer (e.g. 4096 bytes) makes the overload
+    // tests lose records on purpose, so the loss path runs on a real kernel.
+    if (const char* bytes = getenv("FPUTRACE_RINGBUF_BYTES"))
+      if (bpf_map__set_max_entries(skel_->maps.events, static_cast<uint32_t>(std::strtoul(bytes, nullptr, 10))) != 0)
+        return fail(error, fmt::format("FPUTRACE_RINGBUF_BYTES={}: not a power-of-two multiple of the page size", bytes));
     configure(opts);
     select_programs(tracefs);
     if (int err = Skel::load(skel_); err) {
@@ -173,19 +180,25 @@ class SkelTracer : public Tracer {
     }
     if (!fill_mount_filter(opts, error)) return false;
     if (!attach_all(error)) return false;
-    rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &SkelTracer::on_record, this, nullptr);
-    if (!rb_) return fail(error, "creating the ring buffer reader failed");
+    // The control ring first: within one poll its records wait in
+    // control_queue_ and go out in time order among the file records.
+    rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.control_events), &SkelTracer::on_control_record, this, nullptr);
+    if (!rb_ || ring_buffer__add(rb_, bpf_map__fd(skel_->maps.events), &SkelTracer::on_record, this) != 0)
+      return fail(error, "creating the ring buffer reader failed");
     return true;
   }
 
   int poll(int timeout_ms) override {
     int n = ring_buffer__poll(rb_, timeout_ms);
+    flush_control(UINT64_MAX);
+    report_new_losses();
     if (n == -EINTR) return 0;
     return n;
   }
 
   // Reverse order: the fput probes, attached last, go first.
   void detach() override {
+    flush_losses_ = true;  // the final drain reports every loss left
     for (auto it = links_.rbegin(); it != links_.rend(); ++it) bpf_link__destroy(*it);
     links_.clear();
   }
@@ -236,11 +249,58 @@ class SkelTracer : public Tracer {
 
   static int on_record(void* ctx, void* data, size_t size) {
     auto* self = static_cast<SkelTracer*>(ctx);
-    if (auto e = decode(data, size))
+    self->report_new_losses();
+    if (auto e = decode(data, size)) {
+      self->flush_control(e->time_ns);
       self->cb_(*e);
+    } else {
+      self->undecodable_++;
+    }
+    return 0;
+  }
+
+  static int on_control_record(void* ctx, void* data, size_t size) {
+    auto* self = static_cast<SkelTracer*>(ctx);
+    if (auto e = decode(data, size))
+      self->control_queue_.push_back(std::move(*e));
     else
       self->undecodable_++;
     return 0;
+  }
+
+  // Control records up to a time, in order (each ring is in time order).
+  void flush_control(uint64_t until_ns) {
+    while (!control_queue_.empty() && control_queue_.front().time_ns <= until_ns) {
+      Event e = std::move(control_queue_.front());
+      control_queue_.pop_front();
+      cb_(e);
+    }
+  }
+
+  // Before each record (and after each poll): has the BPF side lost anything
+  // since we last looked? Its counters sit in the mmap'ed .bss: no syscall.
+  // The loss goes down the same path as the records, as an event, so it
+  // lands in the output where it happened.
+  void report_new_losses() {
+    uint64_t records = __atomic_load_n(&skel_->bss->lost_records, __ATOMIC_RELAXED);
+    uint64_t items = __atomic_load_n(&skel_->bss->lost_items, __ATOMIC_RELAXED);
+    if (records == seen_lost_records_ && items == seen_lost_items_) return;
+    // At most one report per 100 ms of loss: a flood is one line per burst.
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);  // bpf_ktime_get_ns's clock
+    uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(ts.tv_nsec);
+    if (last_loss_report_ns_ && now < last_loss_report_ns_ + 100'000'000 && !flush_losses_) return;
+    last_loss_report_ns_ = now;
+    Event loss;
+    loss.type = EventType::Loss;
+    loss.backend = plan_.fput_backend;
+    loss.time_ns = __atomic_load_n(&skel_->bss->last_loss_ns, __ATOMIC_RELAXED);
+    loss.ret = static_cast<int64_t>(records - seen_lost_records_);
+    loss.detail = static_cast<uint32_t>(items - seen_lost_items_);
+    loss.task.comm = "fputrace";
+    seen_lost_records_ = records;
+    seen_lost_items_ = items;
+    cb_(loss);
   }
 
   bool fail(std::string& error, std::string msg) {
@@ -361,6 +421,10 @@ class SkelTracer : public Tracer {
   ring_buffer* rb_ = nullptr;
   std::vector<bpf_link*> links_;
   uint64_t undecodable_ = 0;
+  uint64_t seen_lost_records_ = 0, seen_lost_items_ = 0;
+  uint64_t last_loss_report_ns_ = 0;
+  std::deque<Event> control_queue_;
+  bool flush_losses_ = false;
 };
 
 // libbpf prints to stderr by default; keep warnings, drop the debug chatter.

@@ -45,6 +45,14 @@ std::string_view to_string(Confidence c) {
 }
 
 std::vector<Finding> Model::apply(const Event& e) {
+  now_ns_ = e.time_ns;
+  std::vector<Finding> out = dispatch(e);
+  if (e.type != EventType::Loss) last_event_ns_ = std::max(last_event_ns_, e.time_ns);
+  for (Finding& f : out) judge_completeness(f);
+  return out;
+}
+
+std::vector<Finding> Model::dispatch(const Event& e) {
   switch (e.type) {
     case EventType::RingFile:
       return on_ring_file(e);
@@ -74,6 +82,8 @@ std::vector<Finding> Model::apply(const Event& e) {
       return on_umount(e);
     case EventType::PendingAtExit:
       return on_pending_at_exit(e);
+    case EventType::Loss:
+      return on_loss(e);
   }
   return {};
 }
@@ -106,6 +116,7 @@ Model::FileState& Model::remember_file(const FileRef& f) {
 }
 
 MountRef Model::name_mount(int32_t mnt_id) {
+  mount_first_seen_ns_.emplace(mnt_id, now_ns_);
   MountRef ref{mnt_id, ""};
   if (auto k = kernel_mount_paths_.find(mnt_id); k != kernel_mount_paths_.end())
     ref.path = k->second;
@@ -252,6 +263,51 @@ std::vector<Finding> Model::on_pending_at_exit(const Event& e) {
   return {};
 }
 
+// ---- losses ----
+
+std::vector<Finding> Model::on_loss(const Event& e) {
+  // The BPF side only keeps the time of its latest loss; the first one of
+  // this batch came after the last record we had.
+  uint64_t from = std::min(last_event_ns_ ? last_event_ns_ : e.time_ns, e.time_ns);
+  constexpr uint64_t kMergeNs = 1'000'000'000;
+  if (!losses_.empty() && from <= losses_.back().second + kMergeNs)
+    losses_.back().second = std::max(losses_.back().second, e.time_ns);
+  else
+    losses_.emplace_back(from, e.time_ns);
+  constexpr size_t kMaxWindows = 256;
+  if (losses_.size() > kMaxWindows) {
+    lost_before_ns_ = losses_.front().second;
+    losses_.erase(losses_.begin());
+  }
+  Finding f;
+  f.kind = Finding::Kind::Loss;
+  f.time_ns = e.time_ns;
+  f.backend = e.backend;
+  f.lost_records = e.ret > 0 ? static_cast<uint64_t>(e.ret) : 0;
+  f.lost_items = e.detail;
+  return {f};
+}
+
+bool Model::lost_between(uint64_t from_ns, uint64_t to_ns) const {
+  if (lost_before_ns_ && from_ns <= lost_before_ns_) return true;
+  for (const auto& [first, last] : losses_)
+    if (first <= to_ns && last >= from_ns) return true;
+  return false;
+}
+
+void Model::judge_completeness(Finding& f) const {
+  if (f.kind == Finding::Kind::Loss) return;
+  uint64_t from = f.time_ns;
+  for (const Pin& p : f.pins) from = std::min(from, p.since_ns);
+  if (f.kind == Finding::Kind::UmountBusy) {
+    // A lost record may be a deferral or a registration from long before: the
+    // window opens when the mount was first seen (or when tracing began).
+    auto seen = mount_first_seen_ns_.find(f.mount.id);
+    from = seen == mount_first_seen_ns_.end() ? 0 : std::min(from, seen->second);
+  }
+  f.complete = !lost_between(from, f.time_ns);
+}
+
 // ---- what happened to it ----
 
 std::vector<Finding> Model::on_ring_exit(const Event& e, bool end) {
@@ -391,6 +447,7 @@ std::vector<Finding> Model::on_umount(const Event& e) {
   for (uint64_t ptr : stale) forget_file(ptr);
   last_busy_ns_.erase(mount->id);
   kernel_mount_paths_.erase(mount->id);
+  mount_first_seen_ns_.erase(mount->id);
   mounts_.forget(mount->id);
   return out;
 }

@@ -176,6 +176,8 @@ void Builder::on_finding(const Finding& f) {
       for (UmountMark& m : tl_.umounts)
         if (m.event.time_ns == f.time_ns && m.event.task.tid == f.actor.tid && !m.busy) m.busy = f;
       return;
+    case Finding::Kind::Loss:
+      return;  // kept in tl_.findings
   }
 }
 

@@ -24,6 +24,7 @@ enum class EventType {
   TaskExit,        // the last thread of a process that owned files exited
   Umount,          // umount(2) returned
   PendingAtExit,   // io_uring requests on a file were in flight when their owner's process exited
+  Loss,            // the collector noticed that the BPF side lost records (ret) or items (detail)
 };
 
 enum class Backend { Tracepoint, Fentry, Kprobe };

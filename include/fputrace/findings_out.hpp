@@ -14,6 +14,8 @@ nlohmann::json pin_to_json(const Pin& p);
 
 // One or more lines of text, ending with a newline.
 std::string finding_to_text(const Finding& f);
+// The finding without its "incomplete" note.
+std::string finding_body_text(const Finding& f);
 
 // "/mnt/x/dir/file": the mount point joined with the path inside the mount.
 std::string full_path(const MountRef& mount, const FileRef& file);

@@ -52,7 +52,7 @@ struct Pin {
 };
 
 struct Finding {
-  enum class Kind { Deferred, UmountBusy, PinReleased };
+  enum class Kind { Deferred, UmountBusy, PinReleased, Loss };
   Kind kind = Kind::Deferred;
   uint64_t time_ns = 0;
   Backend backend = Backend::Tracepoint;
@@ -68,6 +68,11 @@ struct Finding {
   std::string verdict;
   nlohmann::json live;    // null, or live_causes_to_json() plus "references"
   std::string live_text;  // the diagnosis paragraphs, when live was scanned
+  // False when records were lost while the evidence of this finding was
+  // gathered: it may miss a cause, or name an old one.
+  bool complete = true;
+  uint64_t lost_records = 0;  // Loss: records the BPF side dropped (ring buffer full)
+  uint64_t lost_items = 0;    // Loss: items its maps refused
 };
 
 class Model {
@@ -108,6 +113,7 @@ class Model {
     uint64_t file = 0;
   };
 
+  std::vector<Finding> dispatch(const Event& e);
   std::vector<Finding> on_ring_file(const Event& e);
   std::vector<Finding> on_uring_req(const Event& e);
   std::vector<Finding> on_uring_done(const Event& e);
@@ -120,6 +126,10 @@ class Model {
   std::vector<Finding> on_task_exit(const Event& e);
   std::vector<Finding> on_umount(const Event& e);
   std::vector<Finding> on_pending_at_exit(const Event& e);
+  std::vector<Finding> on_loss(const Event& e);
+  // Marks the finding incomplete if a loss falls inside its evidence window.
+  void judge_completeness(Finding& f) const;
+  bool lost_between(uint64_t from_ns, uint64_t to_ns) const;
   // The kernel side's word on who owns the file, when the record carries it.
   void learn_owner(FileState& fs, const Event& e);
   // "registered with io_uring ring 0x..", saying when the registration was
@@ -147,6 +157,13 @@ class Model {
   std::map<uint64_t, Request> requests_;
   std::map<uint64_t, Pin> pins_;  // by struct file address
   std::map<int32_t, uint64_t> last_busy_ns_;
+  // Loss windows [first, last], merged when close, oldest dropped past a cap
+  // (then everything before lost_before_ns_ counts as lossy).
+  std::vector<std::pair<uint64_t, uint64_t>> losses_;
+  uint64_t lost_before_ns_ = 0;
+  uint64_t last_event_ns_ = 0;  // the latest record's time (losses excluded)
+  uint64_t now_ns_ = 0;         // the time of the event being applied
+  std::map<int32_t, uint64_t> mount_first_seen_ns_;
   uint64_t delayed_run_started_ns_ = 0;
   bool delayed_run_active_ = false;
 };

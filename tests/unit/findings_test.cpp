@@ -80,5 +80,29 @@ TEST(FullPath, HandlesRootMountsTruncationAndUnknownNames) {
   EXPECT_EQ(full_path(MountRef{1, "/m"}, f), "/m/?");
 }
 
+
+TEST(FindingJson, LossAndIncompleteness) {
+  Finding loss;
+  loss.kind = Finding::Kind::Loss;
+  loss.time_ns = 7;
+  loss.lost_records = 3;
+  loss.lost_items = 1;
+  auto j = finding_to_json(loss);
+  EXPECT_EQ(j["event"], "loss");
+  EXPECT_EQ(j["records_dropped"], 3);
+  EXPECT_EQ(j["items_untracked"], 1);
+  EXPECT_FALSE(j.contains("complete"));
+  EXPECT_NE(finding_to_text(loss).find("LOST"), std::string::npos);
+
+  Finding f;
+  f.kind = Finding::Kind::Deferred;
+  f.pins = {sample_pin()};
+  EXPECT_EQ(finding_to_json(f)["complete"], true);
+  EXPECT_EQ(finding_to_text(f).find("incomplete"), std::string::npos);
+  f.complete = false;
+  EXPECT_EQ(finding_to_json(f)["complete"], false);
+  EXPECT_NE(finding_to_text(f).find("incomplete"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace fputrace

@@ -477,5 +477,43 @@ TEST_F(ModelTest, CompletionOnKernelThreadWaitsForTheFputProbes) {
   EXPECT_EQ(found[0].pins[0].origin.tgid, 600u);
 }
 
+
+// ---- losses (issue 9) ----
+
+TEST_F(ModelTest, LossIsReportedInBandAndMarksFindingsItTouches) {
+  feed(seq.ring_file(user(100), kRing, file(kFile)));
+  auto exit = feed(seq.exit(user(100)));
+  ASSERT_EQ(exit.size(), 1u);
+  EXPECT_TRUE(exit[0].complete);
+  auto lost = feed(seq.loss(7, 2));
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_EQ(lost[0].kind, Finding::Kind::Loss);
+  EXPECT_EQ(lost[0].lost_records, 7u);
+  EXPECT_EQ(lost[0].lost_items, 2u);
+  auto busy = feed(seq.umount(user(1), "/mnt/x", -EBUSY));
+  ASSERT_EQ(busy.size(), 1u);
+  EXPECT_FALSE(busy[0].complete) << "the loss fell between the pin and the EBUSY";
+}
+
+TEST_F(ModelTest, FindingsAfterALossThatCannotConcernThemStayComplete) {
+  feed(seq.loss(3));
+  seq.now += 5'000'000'000;  // well after the loss window
+  auto pins = feed(seq.pending_at_exit(user(300), file(kFile), kRing, 1));
+  ASSERT_EQ(pins.size(), 1u);
+  EXPECT_TRUE(pins[0].complete);
+  // But an EBUSY on the mount still looks back to when the mount was first seen.
+  auto busy = feed(seq.umount(user(1), "/mnt/x", -EBUSY));
+  ASSERT_EQ(busy.size(), 1u);
+  EXPECT_TRUE(busy[0].complete) << "the mount was first seen after the loss";
+}
+
+TEST_F(ModelTest, EbusyOnAMountNeverSeenIsIncompleteAfterAnyLoss) {
+  feed(seq.loss(1));
+  seq.now += 60'000'000'000;
+  auto busy = feed(seq.umount(user(1), "/mnt/x", -EBUSY));
+  ASSERT_EQ(busy.size(), 1u);
+  EXPECT_FALSE(busy[0].complete);
+}
+
 }  // namespace
 }  // namespace fputrace

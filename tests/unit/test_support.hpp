@@ -108,6 +108,12 @@ struct Seq {
     e.owner = std::move(o);
     return e;
   }
+  Event loss(uint64_t records, uint32_t items = 0) {
+    Event e = make(EventType::Loss, Task{0, 0, 0, "fputrace"});
+    e.ret = static_cast<int64_t>(records);
+    e.detail = items;
+    return e;
+  }
   Event delayed_run(bool end) { return make(end ? EventType::DelayedRunEnd : EventType::DelayedRun, kworker(5)); }
   Event exit(Task t) { return make(EventType::TaskExit, std::move(t)); }
   Event umount(Task t, const std::string& path, int64_t ret) {

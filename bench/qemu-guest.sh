@@ -13,7 +13,11 @@
 #   BENCH D config workload rate ringbuf_drops map_full undecodable
 # Under TCG absolute rates are meaningless; compare ratios.
 # The tracer attaches and detaches while the guest is idle (see docs/performance.md
-# on the int3 artifact seen when fentry was attached to fput under load).
+# on the int3 artifact seen when fentry was attached to fput under load), and the
+# guest then settles for SETTLE seconds before anything is measured: attaching or
+# detaching a probe patches kernel text, and TCG retranslates the code around it
+# for a while afterwards, which otherwise slows the first measurements (traced
+# and untraced alike) by up to half.
 set -u
 . ./bench.env
 fail() {
@@ -73,11 +77,13 @@ start() {
 		sleep 0.05
 	done
 	secs=$(awk -v a="$t0" -v b="$(up)" 'BEGIN {printf "%.2f", b - a}')
+	sleep "${SETTLE:-5}"
 }
 stop() {
 	kill -INT "$pid"
 	wait "$pid" || { cat /tmp/ft.err; fail "fputrace exited with status $?"; }
 	pid=''
+	sleep "${SETTLE:-5}"
 }
 
 # Which backends load here.
@@ -106,6 +112,9 @@ while [ "$r" -lt "$ROUNDS" ]; do
 			echo "BENCH A $c $secs"
 		fi
 		for w in $WORKLOADS; do
+			full=$DURATION DURATION=1
+			measure "$w" >/dev/null || fail "warm-up $w under $c"
+			DURATION=$full
 			v=$(measure "$w") || fail "workload $w under $c"
 			echo "BENCH R $c $w $v"
 		done

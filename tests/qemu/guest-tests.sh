@@ -110,6 +110,40 @@ late() {  # late BACKEND
 late fentry
 late tracepoint
 
+# Hostile names with fentry (issue 9): a child whose comm, file and mount
+# directory are not UTF-8 (and cut inside a character) pins a mount; JSON and
+# text watch, record and busy --json keep running and escape the names.
+run fentry uring-registered uring --attempts 5 --until-busy --hostile-names
+run fentry uring-pending uring --attempts 5 --until-busy --hostile-names
+fputrace watch --backend fentry -o /tmp/hostile.txt -- fputrace-repro uring-registered --hostile-names \
+  --attempts 5 --until-busy >/tmp/hostile-text.repro 2>/tmp/hostile-text.err
+st=$?
+if [ $st -eq 0 ] && grep -q '"umount":"EBUSY"' /tmp/hostile-text.repro &&
+   grep -qF 'from \xff\xfe\x1b[1mfputrace\xc3 (pid' /tmp/hostile.txt &&
+   ! grep -q "$(printf '\033')" /tmp/hostile.txt; then
+  echo "PASS fentry.hostile-text: EBUSY explained, names escaped"; pass=$((pass + 1))
+else
+  echo "FAIL fentry.hostile-text: exit $st"; cat /tmp/hostile.txt /tmp/hostile-text.err; fail=$((fail + 1))
+fi
+fputrace record --backend fentry -o /tmp/hostile-rec.json -- fputrace-repro uring-registered --hostile-names \
+  --attempts 5 --until-busy >/tmp/hostile-rec.repro 2>/tmp/hostile-rec.err
+result=$(fputrace-check trace /tmp/hostile-rec.repro /tmp/hostile-rec.json)
+echo "fentry.hostile-record: $result"
+case $result in PASS*) pass=$((pass + 1)) ;; *) fail=$((fail + 1)) ;; esac
+hdir=$(printf '/tmp/hostile-\377\376\\\303')
+hfile=$(printf '\377\033]0;t\007data')
+mkdir -p "$hdir" && mount -t tmpfs h "$hdir" && echo data >"$hdir/$hfile"
+sleep 60 <"$hdir/$hfile" &
+hpid=$!
+sleep 1
+fputrace busy --json --backend fentry --watch-ms 100 "$hdir" >/tmp/hostile-busy.json 2>/tmp/hostile-busy.err
+result=$(fputrace-check holder /tmp/hostile-busy.json $hpid sleep "$hdir/$hfile")
+echo "fentry.hostile-busy: $result"
+case $result in PASS*) pass=$((pass + 1)) ;; *) fail=$((fail + 1)); cat /tmp/hostile-busy.json /tmp/hostile-busy.err ;; esac
+kill $hpid
+wait $hpid 2>/dev/null
+umount "$hdir"
+
 verdict() {  # verdict NAME FILE PATTERN...: every pattern must be in FILE
   name=$1 file=$2
   shift 2

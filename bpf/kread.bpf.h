@@ -343,57 +343,79 @@ struct ft_mount_walk {
 	struct dentry *root;  /* parent's root dentry */
 };
 
+static __always_inline struct dentry *ft_mount_root(struct mount *m)
+{
+#ifdef FT_READ_CAST
+	return m->mnt.mnt_root;
+#else
+	return BPF_CORE_READ(m, mnt.mnt_root);
+#endif
+}
+
 static __always_inline void ft_mount_walk_step_up(struct ft_mount_walk *w)
 {
 	/* Plain locals: BPF_CORE_READ must not relocate our own struct. */
 	struct mount *m = w->parent, *parent;
-	struct dentry *d, *root;
+	struct dentry *d;
 #ifdef FT_READ_CAST
 	parent = FT_CAST(struct mount, m->mnt_parent);
 	d = m->mnt_mountpoint;
-	root = parent->mnt.mnt_root;
 #else
 	parent = BPF_CORE_READ(m, mnt_parent);
 	d = BPF_CORE_READ(m, mnt_mountpoint);
-	root = BPF_CORE_READ(parent, mnt.mnt_root);
 #endif
 	w->m = m;
 	w->parent = parent;
 	w->d = d;
-	w->root = root;
+	w->root = ft_mount_root(parent);
 }
 
-/* Fills mnt_names[] with the file's mount point, leaf first. One flat loop:
- * each turn either names a dentry or climbs to the parent mount. */
-static __always_inline void ft_file_mount_path(struct file *f, struct ft_file *out)
+/* Names the path (mount, dentry) leaf first into names[], climbing through
+ * parent mounts up to the namespace's root mount. One flat loop: each turn
+ * either names a dentry or climbs to the parent mount. Returns true if the
+ * path was deeper than FT_PATH_DEPTH names. */
+static __always_inline bool ft_walk_names(struct mount *mnt, struct dentry *dentry,
+					  char (*names)[FT_NAME_LEN])
 {
 	struct ft_mount_walk w = {};
-#ifdef FT_READ_CAST
-	w.parent = ft_real_mount(f->f_path.mnt);
-#else
-	w.parent = ft_real_mount(BPF_CORE_READ(f, f_path.mnt));
-#endif
-	ft_mount_walk_step_up(&w);
+	w.m = mnt;
+	w.parent = mnt;
+	w.d = dentry;
+	w.root = ft_mount_root(mnt);
 	__u32 k = 0;
 	for (int i = 0; i < 2 * FT_PATH_DEPTH; i++) {
-		if (w.parent == w.m || !w.d)
-			return; /* the namespace's root mount */
+		if (!w.d)
+			return false;
 		if (w.d == w.root) {
+			struct mount *before = w.parent;
 			ft_mount_walk_step_up(&w);
+			if (w.parent == before)
+				return false; /* the namespace's root mount */
 			continue;
 		}
-		if (k >= FT_PATH_DEPTH) {
-			out->flags |= FT_FILE_MNT_TRUNCATED;
-			return;
-		}
+		if (k >= FT_PATH_DEPTH)
+			return true;
 #ifdef FT_READ_CAST
 		w.d = FT_CAST(struct dentry, w.d);
 #endif
-		ft_dentry_name(w.d, out->mnt_names[k]);
+		ft_dentry_name(w.d, names[k]);
 		k++;
 		w.d = ft_dentry_parent(w.d);
 	}
-	out->flags |= FT_FILE_MNT_TRUNCATED;
+	return true;
+}
+
+/* Fills mnt_names[] with the file's mount point, leaf first. */
+static __always_inline void ft_file_mount_path(struct file *f, struct ft_file *out)
+{
+	struct mount *m;
+#ifdef FT_READ_CAST
+	m = ft_real_mount(f->f_path.mnt);
+#else
+	m = ft_real_mount(BPF_CORE_READ(f, f_path.mnt));
+#endif
+	if (ft_walk_names(m, ft_mount_root(m), out->mnt_names))
+		out->flags |= FT_FILE_MNT_TRUNCATED;
 }
 
 /* ---- task exit: the exiting task's io_uring state and fd table ---- */

@@ -158,6 +158,7 @@ class SkelTracer : public Tracer {
 
   ~SkelTracer() override {
     if (rb_) ring_buffer__free(rb_);
+    if (control_rb_) ring_buffer__free(control_rb_);
     detach();
     if (skel_) Skel::destroy(skel_);
   }
@@ -185,6 +186,11 @@ class SkelTracer : public Tracer {
     rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.control_events), &SkelTracer::on_control_record, this, nullptr);
     if (!rb_ || ring_buffer__add(rb_, bpf_map__fd(skel_->maps.events), &SkelTracer::on_record, this) != 0)
       return fail(error, "creating the ring buffer reader failed");
+    // A second reader of the control ring alone, drained before each file
+    // record: epoll may hand us the file ring first.
+    control_rb_ =
+        ring_buffer__new(bpf_map__fd(skel_->maps.control_events), &SkelTracer::on_control_record, this, nullptr);
+    if (!control_rb_) return fail(error, "creating the ring buffer reader failed");
     return true;
   }
 
@@ -251,6 +257,7 @@ class SkelTracer : public Tracer {
     auto* self = static_cast<SkelTracer*>(ctx);
     self->report_new_losses();
     if (auto e = decode(data, size)) {
+      ring_buffer__consume(self->control_rb_);
       self->flush_control(e->time_ns);
       self->cb_(*e);
     } else {
@@ -419,6 +426,7 @@ class SkelTracer : public Tracer {
   Callback cb_;
   Skel* skel_ = nullptr;
   ring_buffer* rb_ = nullptr;
+  ring_buffer* control_rb_ = nullptr;
   std::vector<bpf_link*> links_;
   uint64_t undecodable_ = 0;
   uint64_t seen_lost_records_ = 0, seen_lost_items_ = 0;

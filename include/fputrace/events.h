@@ -156,6 +156,42 @@ struct ft_event {
 					* _RING_FILE: the file's owner as the kernel side knew it */
 };
 
+/* A umount(2) result: its own record (sent on the control ring buffer). */
+#define FT_UMOUNT_CHILDREN 8
+
+enum ft_umount_info {
+	FT_UMOUNT_MOUNT_KNOWN = 1u << 0,  /* the mount was identified in the kernel (path_umount) */
+	FT_UMOUNT_REFS_KNOWN = 1u << 1,   /* refs holds mnt_get_count() at the EBUSY */
+	FT_UMOUNT_CWD_KNOWN = 1u << 2,    /* cwd_names holds the caller's working directory */
+	FT_UMOUNT_MNT_TRUNCATED = 1u << 3,
+	FT_UMOUNT_CWD_TRUNCATED = 1u << 4,
+	FT_UMOUNT_CHILDREN_TRUNCATED = 1u << 5, /* more children than FT_UMOUNT_CHILDREN */
+};
+
+struct ft_umount_event {
+	__u32 type;    /* FT_EV_UMOUNT */
+	__u32 backend;
+	__u64 time_ns;
+	struct ft_task task; /* the caller */
+	__s64 ret;
+	__u32 flags; /* umount flags (MNT_FORCE, MNT_DETACH...) */
+	__u32 info;  /* enum ft_umount_info */
+	char path[FT_UMOUNT_PATH_LEN]; /* as the caller passed it ("" if not read) */
+	/* The mount, as path_umount saw it (FT_UMOUNT_MOUNT_KNOWN). */
+	__u64 mnt_unique; /* mnt_id_unique (6.8+), else the struct mount address */
+	__s32 mnt_id;
+	__u32 mnt_ns;   /* inode of the mount's namespace */
+	__s64 refs;     /* FT_UMOUNT_REFS_KNOWN: the kernel's count on the mount */
+	__u32 nr_children;
+	__u32 pad;
+	__s32 child_ids[FT_UMOUNT_CHILDREN];
+	char child_names[FT_UMOUNT_CHILDREN][FT_NAME_LEN]; /* leaf of each child's mount point */
+	char mnt_names[FT_PATH_DEPTH][FT_NAME_LEN];        /* the mount point, leaf first */
+	/* The caller's working directory, leaf first (FT_UMOUNT_CWD_KNOWN): a
+	 * relative path is resolved against it. */
+	char cwd_names[FT_PATH_DEPTH][FT_NAME_LEN];
+};
+
 /* Counters the BPF side keeps so that nothing is lost silently. */
 enum ft_stat {
 	FT_STAT_RINGBUF_DROPS = 0, /* bpf_ringbuf_reserve failed: collector too slow */

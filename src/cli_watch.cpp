@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <deque>
+#include <future>
 #include <chrono>
 #include <climits>
 #include <cstring>
@@ -105,6 +107,34 @@ bool close_all(Sink& sink, std::vector<std::unique_ptr<Sink>>& logs, std::string
   return ok;
 }
 
+// Findings in the order the model produced them. An EBUSY waits for its
+// procfs scan (on its own thread); what follows it waits behind it.
+class FindingQueue {
+ public:
+  void push(Finding f, std::optional<std::future<LiveScan>> scan) {
+    queue_.push_back(Entry{std::move(f), std::move(scan)});
+  }
+  bool empty() const { return queue_.empty(); }
+  void flush(Sink& sink, bool wait) {
+    while (!queue_.empty()) {
+      Entry& head = queue_.front();
+      if (head.scan) {
+        if (!wait && head.scan->wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
+        apply_diagnosis(head.finding, head.scan->get());
+      }
+      sink.write(head.finding);
+      queue_.pop_front();
+    }
+  }
+
+ private:
+  struct Entry {
+    Finding finding;
+    std::optional<std::future<LiveScan>> scan;
+  };
+  std::deque<Entry> queue_;
+};
+
 // Polls until the buffer stays empty for quiet_ms.
 void drain(Tracer& tracer, int quiet_ms) {
   auto last = std::chrono::steady_clock::now();
@@ -198,20 +228,27 @@ int run_watch(const WatchOptions& o) {
     if (chrome) kept.push_back(m);
   });
   Model model(named);
+  FindingQueue pending;
   TraceOptions topts{o.backend, *mount_ids};
   auto tracer = start_tracer(
       topts,
       [&](const Event& e) {
         if (!writes_ok()) return;
+        Event ev = e;
+        resolve_in_caller_namespace(ev);
         // Mount names the model looks up are logged before the event itself.
-        std::vector<Finding> findings = model.apply(e);
-        for (auto& log : raw_logs) log->write_json(event_to_json(e));
-        if (chrome) kept.push_back(e);
+        std::vector<Finding> findings = model.apply(ev);
+        for (auto& log : raw_logs) log->write_json(event_to_json(ev));
+        if (chrome) kept.push_back(ev);
         for (Finding& f : findings) {
           if (recording) continue;
-          if (f.kind == Finding::Kind::UmountBusy) add_live_causes(f, static_cast<uint32_t>(::getpid()));
-          sink->write(f);
+          // The procfs scan of an EBUSY starts now on its own thread; the
+          // findings stay in order behind it.
+          std::optional<std::future<LiveScan>> scan;
+          if (f.kind == Finding::Kind::UmountBusy) scan = start_live_scan(f.mount, static_cast<uint32_t>(::getpid()));
+          pending.push(std::move(f), std::move(scan));
         }
+        pending.flush(*sink, false);
       },
       error);
   if (!tracer) {
@@ -224,7 +261,8 @@ int run_watch(const WatchOptions& o) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                                          std::chrono::duration<double>(o.duration_s));
   while (!g_stop && writes_ok()) {
-    tracer->poll(100);
+    tracer->poll(pending.empty() ? 100 : 5);
+    pending.flush(*sink, false);
     if (cmd && cmd->finished()) break;
     if (o.duration_s > 0 && std::chrono::steady_clock::now() >= deadline) break;
   }
@@ -232,6 +270,7 @@ int run_watch(const WatchOptions& o) {
   if (writes_ok()) drain(*tracer, 250);
   tracer->detach();
   if (writes_ok()) drain(*tracer, 20);
+  pending.flush(*sink, true);
   if (writes_ok()) report_losses(tracer->stats(), *sink);
   if (!close_all(*sink, raw_logs, error)) return complain(error), 1;
   if (chrome) {

@@ -41,8 +41,6 @@ std::optional<EventType> type_of(uint32_t raw) {
       return EventType::DelayedRunEnd;
     case FT_EV_TASK_EXIT:
       return EventType::TaskExit;
-    case FT_EV_UMOUNT:
-      return EventType::Umount;
     case FT_EV_PENDING_AT_EXIT:
       return EventType::PendingAtExit;
     default:
@@ -98,9 +96,60 @@ std::optional<Owner> owner_of(const ft_origin& o) {
   return owner;
 }
 
+
+std::string join_names(const char (&names)[FT_PATH_DEPTH][FT_NAME_LEN], bool truncated) {
+  std::string path = join_path(names, truncated);
+  return path.empty() ? "/" : path;
+}
+
+std::optional<Event> decode_event(const void* data, size_t size);
+
+Event decode_umount(const ft_umount_event& raw) {
+  Event e;
+  e.type = EventType::Umount;
+  e.backend = backend_of(raw.backend);
+  e.time_ns = raw.time_ns;
+  e.task = Task{raw.task.tgid, raw.task.tid, raw.task.flags, bounded(raw.task.comm, FT_COMM_LEN)};
+  e.ret = raw.ret;
+  e.detail = raw.flags;
+  e.path = bounded(raw.path, FT_UMOUNT_PATH_LEN);
+  UmountInfo u;
+  u.flags = raw.flags;
+  if (raw.info & FT_UMOUNT_MOUNT_KNOWN) {
+    u.mount_known = true;
+    u.mnt_id = raw.mnt_id;
+    u.mnt_unique = raw.mnt_unique;
+    u.mnt_ns = raw.mnt_ns;
+    u.mount_path_truncated = raw.info & FT_UMOUNT_MNT_TRUNCATED;
+    u.mount_path = join_names(raw.mnt_names, u.mount_path_truncated);
+  }
+  if (raw.info & FT_UMOUNT_REFS_KNOWN) u.refs = raw.refs;
+  u.nr_children = raw.nr_children;
+  for (uint32_t i = 0; i < raw.nr_children && i < FT_UMOUNT_CHILDREN; ++i)
+    u.children.push_back(ChildMount{raw.child_ids[i], bounded(raw.child_names[i], FT_NAME_LEN)});
+  if (raw.info & FT_UMOUNT_CWD_KNOWN) {
+    u.cwd_truncated = raw.info & FT_UMOUNT_CWD_TRUNCATED;
+    u.cwd = join_names(raw.cwd_names, u.cwd_truncated);
+  }
+  e.umount = std::move(u);
+  return e;
+}
+
 }  // namespace
 
 std::optional<Event> decode(const void* data, size_t size) {
+  if (size >= sizeof(uint32_t) && *static_cast<const uint32_t*>(data) == FT_EV_UMOUNT) {
+    if (size < sizeof(ft_umount_event)) return std::nullopt;
+    ft_umount_event raw;
+    std::memcpy(&raw, data, sizeof(raw));
+    return decode_umount(raw);
+  }
+  return decode_event(data, size);
+}
+
+namespace {
+
+std::optional<Event> decode_event(const void* data, size_t size) {
   if (size < sizeof(ft_event)) return std::nullopt;
   ft_event raw;
   std::memcpy(&raw, data, sizeof(raw));
@@ -130,5 +179,7 @@ std::optional<Event> decode(const void* data, size_t size) {
   e.owner = owner_of(raw.origin);
   return e;
 }
+
+}  // namespace
 
 }  // namespace fputrace

@@ -76,6 +76,58 @@ Owner owner_from_json(const json& j) {
   return o;
 }
 
+json umount_to_json(const UmountInfo& u) {
+  json j = json::object();
+  if (u.mount_known)
+    j["mount"] = {{"id", u.mnt_id},
+                  {"unique", u.mnt_unique},
+                  {"mntns", u.mnt_ns},
+                  {"path", u.mount_path},
+                  {"path_truncated", u.mount_path_truncated}};
+  if (u.refs) j["refs"] = *u.refs;
+  if (u.nr_children) {
+    json kids = json::array();
+    for (const ChildMount& c : u.children) kids.push_back({{"id", c.id}, {"name", c.name}});
+    j["children"] = kids;
+    j["nr_children"] = u.nr_children;
+  }
+  if (!u.cwd.empty()) j["cwd"] = {{"path", u.cwd}, {"truncated", u.cwd_truncated}};
+  j["flags"] = u.flags;
+  if (u.resolved_mnt_id) j["resolved"] = {{"id", *u.resolved_mnt_id}, {"path", u.resolved_path}};
+  return j;
+}
+
+UmountInfo umount_from_json(const json& j) {
+  if (!j.is_object()) throw std::invalid_argument("umount is not an object");
+  UmountInfo u;
+  if (j.contains("mount")) {
+    const json& m = j["mount"];
+    u.mount_known = true;
+    u.mnt_id = field<int32_t>(m, "id");
+    u.mnt_unique = optional_field<uint64_t>(m, "unique", 0);
+    u.mnt_ns = optional_field<uint32_t>(m, "mntns", 0);
+    u.mount_path = optional_field<std::string>(m, "path", "");
+    u.mount_path_truncated = optional_field<bool>(m, "path_truncated", false);
+  }
+  if (j.contains("refs")) u.refs = field<int64_t>(j, "refs");
+  if (j.contains("children")) {
+    const json& kids = j["children"];
+    if (!kids.is_array()) throw std::invalid_argument("umount.children is not an array");
+    for (const json& c : kids) u.children.push_back(ChildMount{field<int32_t>(c, "id"), optional_field<std::string>(c, "name", "")});
+  }
+  u.nr_children = optional_field<uint32_t>(j, "nr_children", static_cast<uint32_t>(u.children.size()));
+  if (j.contains("cwd")) {
+    u.cwd = field<std::string>(j["cwd"], "path");
+    u.cwd_truncated = optional_field<bool>(j["cwd"], "truncated", false);
+  }
+  u.flags = optional_field<uint32_t>(j, "flags", 0);
+  if (j.contains("resolved")) {
+    u.resolved_mnt_id = field<int32_t>(j["resolved"], "id");
+    u.resolved_path = optional_field<std::string>(j["resolved"], "path", "");
+  }
+  return u;
+}
+
 }  // namespace
 
 json event_to_json(const Event& e) {
@@ -95,6 +147,7 @@ json event_to_json(const Event& e) {
   if (e.detail) j["detail"] = e.detail;
   if (!e.path.empty()) j["path"] = e.path;
   if (e.owner) j["owner"] = owner_to_json(*e.owner);
+  if (e.umount) j["umount"] = umount_to_json(*e.umount);
   return j;
 }
 
@@ -128,6 +181,7 @@ Event event_from_json(const json& j) {
   e.detail = optional_field<uint32_t>(j, "detail", 0);
   e.path = optional_field<std::string>(j, "path", "");
   if (j.contains("owner")) e.owner = owner_from_json(j["owner"]);
+  if (j.contains("umount")) e.umount = umount_from_json(j["umount"]);
   return e;
 }
 

@@ -65,6 +65,13 @@ json finding_to_json(const Finding& f) {
       }
       j["pins"] = pins;
       j["caller"] = task_json(f.actor);
+      if (!f.resolved_by.empty()) j["mount"]["resolved_by"] = f.resolved_by;
+      if (f.kernel && f.kernel->mount_known) {
+        j["mount"]["unique_id"] = f.kernel->mnt_unique;
+        j["mount"]["mntns"] = f.kernel->mnt_ns;
+      }
+      if (!j.contains("references"))
+        j["references"] = {{"explained", nullptr}, {"unexplained", nullptr}, {"note", "no diagnosis was made"}};
       break;
     }
     case Finding::Kind::Deferred:

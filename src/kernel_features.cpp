@@ -143,7 +143,9 @@ std::map<std::string, uint64_t> kallsyms_lookup(const std::initializer_list<std:
     std::istringstream ls(line);
     std::string addr, type, name;
     if (!(ls >> addr >> type >> name)) continue;
-    if (type != "t" && type != "T") continue;
+    // Text, and data for the few variables asked for (__per_cpu_offset):
+    // those are listed only with CONFIG_KALLSYMS_ALL.
+    if (type.size() != 1 || !std::strchr("tTdDbBrR", type[0])) continue;
     if (!wanted.count(name) || found.count(name)) continue;
     found[name] = std::stoull(addr, nullptr, 16);
   }

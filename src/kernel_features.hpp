@@ -29,7 +29,8 @@ KernelInfo read_kernel_info();
 // mount point or "" (with the reason in error).
 std::string ensure_tracefs(std::string& error);
 
-// Text symbol addresses from /proc/kallsyms (0 when hidden by kptr_restrict).
+// Symbol addresses (text, and data where listed) from /proc/kallsyms (0 when
+// hidden by kptr_restrict).
 std::map<std::string, uint64_t> kallsyms_lookup(const std::initializer_list<std::string>& names);
 
 bool kernel_has_btf_func(const std::string& name);

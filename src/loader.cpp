@@ -28,11 +28,11 @@ const std::vector<FunctionTarget>& function_targets() {
       // Syscall wrappers: probing them keeps the syscall tracepoints, which put
       // every syscall of every task on the slow entry path, switched off.
       {"__x64_sys_io_submit", false, "io_submit without a syscall tracepoint", {"syscalls/sys_enter_io_submit"}, true},
-      {"__x64_sys_umount",
+      // The mount umount resolved, in the kernel: no syscall tracepoint either.
+      {"path_umount",
        false,
-       "umount without a syscall tracepoint",
-       {"syscalls/sys_enter_umount", "syscalls/sys_exit_umount"},
-       true},
+       "umount's mount identified in the kernel, with its count and children at the EBUSY",
+       {"syscalls/sys_enter_umount", "syscalls/sys_exit_umount"}},
   };
   return targets;
 }
@@ -316,7 +316,7 @@ class SkelTracer : public Tracer {
   }
 
   void configure(const TraceOptions& opts) {
-    auto syms = kallsyms_lookup({"delayed_fput", "io_ring_exit_work", "aio_complete_rw"});
+    auto syms = kallsyms_lookup({"delayed_fput", "io_ring_exit_work", "aio_complete_rw", "__per_cpu_offset"});
     auto addr = [&](const char* n) -> uint64_t {
       auto it = syms.find(n);
       return it == syms.end() ? 0 : it->second;
@@ -329,6 +329,8 @@ class SkelTracer : public Tracer {
     skel_->rodata->addr_delayed_fput = addr("delayed_fput");
     skel_->rodata->addr_ring_exit_work = addr("io_ring_exit_work");
     skel_->rodata->addr_aio_complete_rw = addr("aio_complete_rw");
+    skel_->rodata->addr_per_cpu_offset = addr("__per_cpu_offset");
+    skel_->rodata->nr_cpus = static_cast<uint32_t>(std::max(0, libbpf_num_possible_cpus()));
     UringTracepointArgs uring = uring_tracepoint_args();
     skel_->rodata->file_get_fd_arg = uring.file_get_fd;
     skel_->rodata->file_get_req_first = uring.file_get_req_first;

@@ -419,22 +419,87 @@ std::vector<Finding> Model::on_task_exit(const Event& e) {
   return out;
 }
 
+// "/a/b" + "../c/./d" -> "/a/c/d"
+static std::string joined_path(const std::string& dir, const std::string& rel) {
+  std::vector<std::string> parts;
+  auto add = [&](const std::string& p) {
+    size_t i = 0;
+    while (i <= p.size()) {
+      size_t j = p.find('/', i);
+      if (j == std::string::npos) j = p.size();
+      std::string part = p.substr(i, j - i);
+      if (part == "..") {
+        if (!parts.empty()) parts.pop_back();
+      } else if (!part.empty() && part != ".") {
+        parts.push_back(part);
+      }
+      i = j + 1;
+    }
+  };
+  if (rel.empty() || rel[0] != '/') add(dir);
+  add(rel);
+  std::string out;
+  for (const auto& p : parts) out += "/" + p;
+  return out.empty() ? "/" : out;
+}
+
+std::optional<MountRef> Model::umount_target(const Event& e, std::string& resolved_by) {
+  const std::optional<UmountInfo>& u = e.umount;
+  if (u && u->mount_known) {
+    resolved_by = "kernel";
+    MountRef ref = name_mount(u->mnt_id);
+    if (!u->mount_path.empty()) ref.path = u->mount_path;
+    return ref;
+  }
+  if (u && u->resolved_mnt_id) {  // the collector found it in the caller's namespace
+    resolved_by = "caller_namespace";
+    MountRef ref = name_mount(*u->resolved_mnt_id);
+    if (ref.path.empty()) ref.path = u->resolved_path;
+    return ref;
+  }
+  std::string path = e.path;
+  if (!path.empty() && path[0] != '/') {
+    if (!u || u->cwd.empty()) {
+      resolved_by = "unresolved";
+      return std::nullopt;
+    }
+    path = joined_path(u->cwd, path);
+    resolved_by = "caller_cwd";
+  } else {
+    resolved_by = "path";
+  }
+  auto m = mount_at(path);
+  if (!m) resolved_by = "unresolved";
+  return m;
+}
+
 std::vector<Finding> Model::on_umount(const Event& e) {
   if (e.ret != 0 && e.ret != -EBUSY) return {};
-  std::optional<MountRef> mount = mount_at(e.path);
-  if (!mount) return {};
+  std::string resolved_by;
+  std::optional<MountRef> mount = umount_target(e, resolved_by);
   if (e.ret == -EBUSY) {
-    last_busy_ns_[mount->id] = e.time_ns;
     Finding busy;
     busy.kind = Finding::Kind::UmountBusy;
     busy.time_ns = e.time_ns;
     busy.backend = e.backend;
+    busy.actor = e.task;
+    busy.kernel = e.umount;
+    busy.resolved_by = resolved_by;
+    if (!mount) {
+      // Never dropped: say what was asked and that fputrace could not tell
+      // which mount it was (docs/model.md lists when that happens).
+      busy.mount = MountRef{0, e.path};
+      busy.verdict = "unknown";
+      return {busy};
+    }
+    last_busy_ns_[mount->id] = e.time_ns;
     busy.mount = *mount;
     busy.pins = pins_on(mount->id);
-    busy.actor = e.task;
-    busy.verdict = busy.pins.empty() ? "unknown" : "deferred_release";
+    bool children = e.umount && e.umount->nr_children > 0;
+    busy.verdict = children ? "child_mounts" : busy.pins.empty() ? "unknown" : "deferred_release";
     return {busy};
   }
+  if (!mount) return {};
   // Unmounted: whatever we still thought was pinned there is gone.
   std::vector<uint64_t> left;
   for (const auto& [file, pin] : pins_)

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace fputrace {
 
@@ -75,6 +76,32 @@ struct Owner {
   bool no_completions = false;  // this kernel cannot tell completed requests: counts only grow
 };
 
+// What the kernel side saw of a umount(2) beyond its result.
+struct ChildMount {
+  int32_t id = 0;
+  std::string name;  // the leaf of its mount point
+};
+struct UmountInfo {
+  // Identified in the kernel (path_umount): the mount the path resolved to.
+  bool mount_known = false;
+  int32_t mnt_id = 0;
+  uint64_t mnt_unique = 0;  // mnt_id_unique (6.8+), else a value that changes when the id is reused
+  uint32_t mnt_ns = 0;      // inode of the mount's namespace
+  std::string mount_path;   // its mount point in that namespace
+  bool mount_path_truncated = false;
+  std::optional<int64_t> refs;  // mnt_get_count() at the EBUSY
+  std::vector<ChildMount> children;
+  uint32_t nr_children = 0;  // may exceed children.size()
+  // Tracepoint backend: the caller's working directory, for relative paths.
+  std::string cwd;
+  bool cwd_truncated = false;
+  uint32_t flags = 0;  // umount2 flags
+  // Found by the collector in the caller's mount namespace (its mountinfo),
+  // when the kernel did not name the mount.
+  std::optional<int32_t> resolved_mnt_id;
+  std::string resolved_path;
+};
+
 struct Event {
   EventType type = EventType::Umount;
   Backend backend = Backend::Tracepoint;
@@ -88,6 +115,7 @@ struct Event {
   uint32_t detail = 0;
   std::string path;  // umount target
   std::optional<Owner> owner;  // Deferred, PendingAtExit, UringDone, RingFile
+  std::optional<UmountInfo> umount;  // Umount
 };
 
 std::string_view to_string(EventType t);

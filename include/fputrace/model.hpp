@@ -68,6 +68,11 @@ struct Finding {
   std::string verdict;
   nlohmann::json live;    // null, or live_causes_to_json() plus "references"
   std::string live_text;  // the diagnosis paragraphs, when live was scanned
+  // UmountBusy: what the kernel side saw at the EBUSY (the mount, its count
+  // and children at that instant) when it could; resolved_by says how the
+  // mount was found: "kernel", "caller_cwd", "path", or "unresolved".
+  std::optional<UmountInfo> kernel;
+  std::string resolved_by;
   // False when records were lost while the evidence of this finding was
   // gathered: it may miss a cause, or name an old one.
   bool complete = true;
@@ -140,6 +145,8 @@ class Model {
   FileState& remember_file(const FileRef& f);
   MountRef name_mount(int32_t mnt_id);
   std::optional<MountRef> mount_at(const std::string& path);
+  // The mount a umount event is about, and how it was found.
+  std::optional<MountRef> umount_target(const Event& e, std::string& resolved_by);
   // Creates or updates the pin on a file; returns a Deferred finding when the
   // pin is new or its holder changed.
   std::optional<Finding> set_pin(const Event& e, uint64_t file, Holder holder, Confidence confidence,

@@ -185,8 +185,59 @@ TEST_F(ModelTest, SuccessfulUmountEndsPinsAndForgetsTheMountId) {
   EXPECT_FALSE(mounts.by_id(44).has_value()) << "mount ids are reused after umount";
 }
 
-TEST_F(ModelTest, UmountOfAnUnknownPathIsIgnored) {
-  EXPECT_TRUE(feed(seq.umount(user(1), "/not/a/mount", -EBUSY)).empty());
+TEST_F(ModelTest, EbusyOfAnUnresolvablePathIsReportedAsSuch) {
+  auto busy = feed(seq.umount(user(1), "/not/a/mount", -EBUSY));
+  ASSERT_EQ(busy.size(), 1u) << "an EBUSY is never dropped";
+  EXPECT_EQ(busy[0].resolved_by, "unresolved");
+  EXPECT_EQ(busy[0].mount.id, 0);
+  EXPECT_EQ(busy[0].mount.path, "/not/a/mount");
+  EXPECT_EQ(busy[0].verdict, "unknown");
+  EXPECT_TRUE(feed(seq.umount(user(1), "/not/a/mount", 0)).empty()) << "a success on it changes nothing";
+}
+
+TEST_F(ModelTest, MountIdentifiedInTheKernelWinsOverThePath) {
+  feed(seq.ring_file(user(100), kRing, file(kFile)));
+  feed(seq.exit(user(100)));
+  Event e = seq.umount(user(1), "", -EBUSY);  // path_umount: no user string
+  UmountInfo u;
+  u.mount_known = true;
+  u.mnt_id = 44;
+  u.mount_path = "/mnt/x";
+  u.refs = 3;
+  e.umount = u;
+  auto busy = feed(e);
+  ASSERT_EQ(busy.size(), 1u);
+  EXPECT_EQ(busy[0].resolved_by, "kernel");
+  EXPECT_EQ(busy[0].mount.id, 44);
+  ASSERT_EQ(busy[0].pins.size(), 1u);
+  ASSERT_TRUE(busy[0].kernel.has_value());
+  EXPECT_EQ(busy[0].kernel->refs, 3);
+}
+
+TEST_F(ModelTest, ChildMountsSeenByTheKernelDecideTheVerdict) {
+  feed(seq.ring_file(user(100), kRing, file(kFile)));
+  feed(seq.exit(user(100)));
+  Event e = seq.umount(user(1), "", -EBUSY);
+  UmountInfo u;
+  u.mount_known = true;
+  u.mnt_id = 44;
+  u.nr_children = 1;
+  u.children = {ChildMount{77, "sub"}};
+  e.umount = u;
+  auto busy = feed(e);
+  ASSERT_EQ(busy.size(), 1u);
+  EXPECT_EQ(busy[0].verdict, "child_mounts") << "even with a deferred pin: the kernel checks children first";
+}
+
+TEST_F(ModelTest, RelativePathIsJoinedToTheCallersCwd) {
+  Event e = seq.umount(user(1), "../x/./", -EBUSY);
+  UmountInfo u;
+  u.cwd = "/mnt/other";
+  e.umount = u;
+  auto busy = feed(e);
+  ASSERT_EQ(busy.size(), 1u);
+  EXPECT_EQ(busy[0].resolved_by, "caller_cwd");
+  EXPECT_EQ(busy[0].mount.id, 44);
 }
 
 TEST_F(ModelTest, PinsOnOtherMountsAreNotListed) {

@@ -179,9 +179,14 @@ static __always_inline void path_umount_return(long ret)
 	 * do_umount saw, give or take this instant. */
 	fill_mount(e, mnt);
 	if (ret == -16 /* EBUSY */) {
-		e->refs = mount_count(mnt);
-		if (e->refs >= 0)
+		/* + 1: umount's own reference from the path lookup, which
+		 * do_umount counted and path_umount dropped just before
+		 * returning. */
+		__s64 count = mount_count(mnt);
+		if (count >= 0) {
+			e->refs = count + 1;
 			e->info |= FT_UMOUNT_REFS_KNOWN;
+		}
 		fill_children(e, mnt);
 	}
 	bpf_ringbuf_submit(e, 0);

@@ -62,6 +62,8 @@ json finding_to_json(const Finding& f) {
         j["submounts"] = f.live.value("submounts", json::array());
         j["propagation"] = f.live.value("propagation", json::array());
         if (f.live.contains("references")) j["references"] = f.live["references"];
+        if (f.live.contains("scanned"))
+          j["scan"] = {{"done", f.live["scanned"]}, {"after_ms", f.live.value("scan_after_ms", 0.0)}};
       }
       j["pins"] = pins;
       j["caller"] = task_json(f.actor);

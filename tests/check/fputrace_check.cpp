@@ -330,6 +330,44 @@ std::string check_holder(const json& busy, uint32_t pid, const std::string& comm
                      busy.dump());
 }
 
+// fputrace-check busy WATCH.jsonl MOUNT CONDITION...: the umount_busy for
+// MOUNT meets every CONDITION: verdict=V, holder=PID (a pin with that origin),
+// unexplained=0 or unexplained=+ (references.unexplained), scanned (the
+// procfs scan ran and says how long after the EBUSY), resolved_by=R.
+int check_busy(int argc, char** argv) {
+  try {
+    std::string mount = argv[3];
+    json found;
+    for (const auto& j : read_lines(argv[2]))
+      if (j.value("event", "") == "umount_busy" && bytes_of(j["mount"]["path"]) == mount) found = j;
+    if (found.is_null()) throw std::runtime_error("no umount_busy for " + mount);
+    for (int i = 4; i < argc; ++i) {
+      std::string c = argv[i];
+      auto eq = c.find('=');
+      std::string key = c.substr(0, eq), want = eq == std::string::npos ? "" : c.substr(eq + 1);
+      bool ok = true;
+      if (key == "verdict") ok = found.value("verdict", "") == want;
+      else if (key == "resolved_by") ok = found["mount"].value("resolved_by", "") == want;
+      else if (key == "scanned") ok = found.contains("scan") && found["scan"].value("done", false);
+      else if (key == "holder") {
+        ok = false;
+        for (const auto& p : found["pins"]) ok = ok || p["origin"].value("tgid", 0u) == std::stoul(want);
+      } else if (key == "unexplained") {
+        const json& u = found["references"]["unexplained"];
+        ok = u.is_number() && (want == "0" ? u.get<int64_t>() == 0 : u.get<int64_t>() > 0);
+      } else {
+        throw std::runtime_error("unknown condition " + c);
+      }
+      if (!ok) throw std::runtime_error(fmt::format("{} does not hold: {}", c, found.dump()));
+    }
+    fmt::print("PASS busy: {}\n", found.value("verdict", ""));
+    return 0;
+  } catch (const std::exception& e) {
+    fmt::print("FAIL busy: {}\n", e.what());
+    return 1;
+  }
+}
+
 int check_holder_file(char** argv) {
   try {
     auto lines = read_lines(argv[2]);
@@ -349,6 +387,7 @@ int check_holder_file(char** argv) {
 int main(int argc, char** argv) {
   if (argc >= 3 && std::string(argv[1]) == "doctor") return check_doctor(argc, argv);
   if (argc == 6 && std::string(argv[1]) == "holder") return check_holder_file(argv);
+  if (argc >= 4 && std::string(argv[1]) == "busy") return check_busy(argc, argv);
   bool quiet = argc == 5 && (std::string(argv[1]) == "quiet" || std::string(argv[1]) == "unsure");
   if (argc != 4 && !quiet) {
     fmt::print(stderr, "usage: fputrace-check uring|aio|none REPRO.jsonl WATCH.jsonl\n"

@@ -293,6 +293,70 @@ static void write_all_or_fail(int fd, const void *buf, size_t len, const char *w
 	}
 }
 
+/* How uring-registered puts its file into the ring's fixed file table. */
+enum register_mode { REG_FILES, REG_FILES2, REG_UPDATE, REG_UPDATE2, REG_OPENAT_DIRECT };
+static const char *const register_names[] = {
+	[REG_FILES] = "files",         /* IORING_REGISTER_FILES */
+	[REG_FILES2] = "files2",       /* IORING_REGISTER_FILES2 (with tags) */
+	[REG_UPDATE] = "update",       /* sparse table, then IORING_REGISTER_FILES_UPDATE */
+	[REG_UPDATE2] = "update2",     /* sparse table, then IORING_REGISTER_FILES_UPDATE2 */
+	[REG_OPENAT_DIRECT] = "openat-direct", /* IORING_OP_OPENAT into a fixed slot: no fd ever */
+};
+static enum register_mode g_register = REG_FILES;
+
+/* Installs the file at path into slot 0 of the ring's fixed file table;
+ * returns the fd to close afterwards (-1 if none was opened). */
+static int register_file(struct io_uring *ring, const char *path)
+{
+	__u64 tag = 1;
+	int fd = -1, ret;
+
+	if (g_register != REG_OPENAT_DIRECT) {
+		fd = open(path, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0)
+			child_fail("open %s: %s", path, strerror(errno));
+		write_all_or_fail(fd, "fputrace\n", 9, path);
+	}
+	switch (g_register) {
+	case REG_FILES:
+		ret = io_uring_register_files(ring, &fd, 1);
+		break;
+	case REG_FILES2:
+		ret = io_uring_register_files_tags(ring, &fd, &tag, 1);
+		break;
+	case REG_UPDATE:
+		ret = io_uring_register_files_sparse(ring, 4);
+		if (ret == 0)
+			ret = io_uring_register_files_update(ring, 0, &fd, 1) == 1 ? 0 : -EINVAL;
+		break;
+	case REG_UPDATE2:
+		ret = io_uring_register_files_sparse(ring, 4);
+		if (ret == 0)
+			ret = io_uring_register_files_update_tag(ring, 0, &fd, &tag, 1) == 1 ? 0 : -EINVAL;
+		break;
+	case REG_OPENAT_DIRECT: {
+		struct io_uring_sqe *sqe;
+		struct io_uring_cqe *cqe;
+
+		ret = io_uring_register_files_sparse(ring, 4);
+		if (ret < 0)
+			break;
+		sqe = io_uring_get_sqe(ring);
+		io_uring_prep_openat_direct(sqe, AT_FDCWD, path, O_CREAT | O_RDWR, 0600, 0);
+		if (io_uring_submit_and_wait(ring, 1) != 1 || io_uring_wait_cqe(ring, &cqe) < 0)
+			child_fail("openat-direct: submit failed");
+		ret = cqe->res;
+		io_uring_cqe_seen(ring, cqe);
+		break;
+	}
+	default:
+		ret = -EINVAL;
+	}
+	if (ret < 0)
+		child_fail("registering with %s: %s", register_names[g_register], strerror(-ret));
+	return fd;
+}
+
 static void child_uring_registered(const char *dir)
 {
 	static struct io_uring ring;
@@ -301,18 +365,11 @@ static void child_uring_registered(const char *dir)
 
 	if (join_path(path, sizeof(path), dir, file_name("registered")) < 0)
 		child_fail("path too long");
-	fd = open(path, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		child_fail("open %s: %s", path, strerror(errno));
-	write_all_or_fail(fd, "fputrace\n", 9, path);
-
 	ret = io_uring_queue_init(8, &ring, 0);
 	if (ret < 0)
 		child_fail("io_uring_queue_init: %s", strerror(-ret));
-	ret = io_uring_register_files(&ring, &fd, 1);
-	if (ret < 0)
-		child_fail("io_uring_register_files: %s", strerror(-ret));
-	if (close(fd) < 0)
+	fd = register_file(&ring, path);
+	if (fd >= 0 && close(fd) < 0)
 		child_fail("close %s: %s", path, strerror(errno));
 	if (g_hold_ms > 0)
 		sleep_ms(g_hold_ms);
@@ -965,6 +1022,28 @@ static int prepare_aio_file(const char *dir)
 /* --dir: mount exactly here (created if missing), so a caller knows the path
  * in advance. */
 static const char *fixed_dir;
+static bool g_relative_umount;
+
+/* The parent's umount right after the reap: with --relative-umount from the
+ * mount's parent directory by its last name, as `cd /srv && umount data`. */
+static int first_umount(const char *dir)
+{
+	char parent[PATH_MAX];
+	const char *slash = strrchr(dir, '/');
+	int ret, err;
+
+	if (!g_relative_umount || !slash || slash == dir)
+		return umount2(dir, 0);
+	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - dir), dir);
+	if (chdir(parent) < 0)
+		return -1;
+	ret = umount2(slash + 1, 0);
+	err = errno;
+	if (chdir("/") < 0)
+		err = errno;
+	errno = err;
+	return ret;
+}
 
 static int attempt_setup(enum scenario sc, const char *base, const char *image,
 			 struct attempt_ctx *a)
@@ -1056,7 +1135,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: " PROG " SCENARIO [--base DIR] [--attempts N] [--until-busy] [--image FILE]\n"
-		"                      [--hold-ms N] [--hostile-names]\n"
+		"                      [--hold-ms N] [--hostile-names] [--register MODE]\n"
+		"                      [--relative-umount]\n"
 		"\n"
 		"Per attempt: mount a fresh tmpfs (aio-direct: the ext4 image on a loop device)\n"
 		"on a new directory under DIR (default /tmp), fork a child that runs SCENARIO\n"
@@ -1077,6 +1157,10 @@ static void usage(FILE *f)
 		"  --dir DIR       mount at DIR (created if missing) instead of a new directory under --base\n"
 		"  --image FILE    ext4 image for aio-direct (default: make a 64 MiB one in /tmp\n"
 		"                  with mkfs.ext4 -q -F; it is removed at exit)\n"
+		"  --register MODE uring-registered: how the file gets into the fixed file table:\n"
+		"                  files (default), files2, update, update2, openat-direct\n"
+		"  --relative-umount  the first umount is made from the mount's parent directory\n"
+		"                  with a relative path\n"
 		"  --hold-ms N     uring-registered: the child sleeps N ms after registering the\n"
 		"                  file (and closing its fd) before it exits (default 0)\n"
 		"  --hostile-names names that are not UTF-8: the child's comm, the file's name\n"
@@ -1158,7 +1242,7 @@ int main(int argc, char **argv)
 		const char *val = NULL;
 		bool takes_val = !strcmp(opt, "--base") || !strcmp(opt, "--attempts") ||
 				 !strcmp(opt, "--image") || !strcmp(opt, "--dir") ||
-				 !strcmp(opt, "--hold-ms");
+				 !strcmp(opt, "--hold-ms") || !strcmp(opt, "--register");
 
 		if (takes_val) {
 			if (i + 1 >= argc) {
@@ -1191,6 +1275,18 @@ int main(int argc, char **argv)
 				setup_error("--hold-ms: '%s' is not a number of milliseconds", val);
 				return 1;
 			}
+		} else if (!strcmp(opt, "--register")) {
+			int m = -1;
+			for (int k = 0; k < (int)(sizeof(register_names) / sizeof(register_names[0])); k++)
+				if (!strcmp(val, register_names[k]))
+					m = k;
+			if (m < 0) {
+				setup_error("--register: '%s' is not files, files2, update, update2 or openat-direct", val);
+				return 1;
+			}
+			g_register = (enum register_mode)m;
+		} else if (!strcmp(opt, "--relative-umount")) {
+			g_relative_umount = true;
 		} else if (!strcmp(opt, "--until-busy")) {
 			until_busy = true;
 		} else if (!strcmp(opt, "--keep-mounted")) {
@@ -1282,7 +1378,7 @@ int main(int argc, char **argv)
 			a.mounted = false;
 			a.dir_created = false;
 		} else {
-			uerr = umount2(a.dir, 0) == 0 ? 0 : errno;
+			uerr = first_umount(a.dir) == 0 ? 0 : errno;
 			if (uerr == 0)
 				a.mounted = false;
 		}

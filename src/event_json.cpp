@@ -205,8 +205,8 @@ void replay(const std::vector<LogRecord>& log, const std::function<void(const Fi
 
 std::optional<MountInfo> RecordingMounts::note(std::optional<MountInfo> m) {
   if (!m) return m;
-  auto it = told_.find(m->id);
-  if (it == told_.end() || it->second != m->path) {
+  const std::string* told = told_.find(m->id);
+  if (!told || *told != m->path) {
     told_[m->id] = m->path;
     record_(*m);
   }

@@ -10,6 +10,7 @@
 #include <variant>
 #include <vector>
 
+#include "fputrace/capped_map.hpp"
 #include "fputrace/event.hpp"
 #include "fputrace/model.hpp"
 #include "fputrace/mounts.hpp"
@@ -61,7 +62,7 @@ class RecordingMounts : public MountNames {
   std::optional<MountInfo> note(std::optional<MountInfo> m);
   MountNames& inner_;
   std::function<void(const MountInfo&)> record_;
-  std::map<int32_t, std::string> told_;
+  CappedMap<int32_t, std::string> told_{4096};  // a name evicted is only told again
 };
 
 }  // namespace fputrace

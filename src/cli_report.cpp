@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <system_error>
 
 #include "cli.hpp"
 #include "cli_checks.hpp"
@@ -17,35 +18,66 @@
 
 namespace fputrace {
 
+namespace {
+
+// The HTML page needs the whole timeline before it can be laid out: build it
+// while reading, then write the page piece by piece.
+int report_html(const ReportOptions& o, std::istream& in) {
+  TimelineBuilder timeline;
+  TraceInfo info;
+  try {
+    info = read_trace(
+        in, [](const TraceMeta&) {}, [&](LogRecord&& r) { timeline.add(r); });
+  } catch (const std::exception& e) {
+    return complain(fmt::format("{}: {}", o.path, e.what())), 1;
+  }
+  if (!info.warning.empty()) complain(fmt::format("{}: {}", o.path, info.warning));
+  std::string error;
+  auto out = OutFile::open(o.html_out, error);
+  if (!out) return complain(error), 1;
+  write_html_report(timeline.finish(), info.meta, [&](std::string_view s) { out->write(s); });
+  if (!out->close()) return complain(out->error()), 1;
+  return 0;
+}
+
+// Text and JSON: each finding is printed as the replay reaches it, so the
+// report holds the model's state, never the trace.
+int report_findings(const ReportOptions& o, std::istream& in) {
+  Replay replay;
+  auto header = [&](const TraceMeta& meta) {
+    if (!o.json && !meta.kernel.empty())
+      fmt::print("# recorded on {} with the {} backend{}\n", printable(meta.kernel), printable(meta.backend),
+                 meta.command.empty() ? "" : ", command: " + printable(meta.command));
+  };
+  // stdout is checked once at the end (main.cpp) and by fmt::print as it goes.
+  auto print = [&](LogRecord&& r) {
+    for (const Finding& f : replay.add(r)) {
+      if (o.json)
+        fmt::print("{}\n", dump_json(finding_to_json(f)));
+      else
+        fmt::print("{}", finding_to_text(f));
+    }
+  };
+  TraceInfo info;
+  try {
+    info = read_trace(in, header, print);
+  } catch (const std::system_error&) {
+    throw;  // stdout failed: main() says so
+  } catch (const std::exception& e) {
+    return complain(fmt::format("{}: {}", o.path, e.what())), 1;
+  }
+  if (!info.warning.empty()) complain(fmt::format("{}: {}", o.path, info.warning));
+  return 0;
+}
+
+}  // namespace
+
 int run_report(const ReportOptions& o) {
   if (auto clash = check_distinct_files({{"file", o.path}, {"--html", o.html_out}}); !clash.empty())
     return complain(clash), 1;
   std::ifstream in(o.path);
   if (!in) return complain(fmt::format("{}: {}", o.path, std::strerror(errno))), 1;
-  TraceFile trace;
-  try {
-    trace = read_trace_file(in);
-  } catch (const std::exception& e) {
-    return complain(fmt::format("{}: {}", o.path, e.what())), 1;
-  }
-  if (!o.html_out.empty()) {
-    std::string error;
-    auto out = OutFile::open(o.html_out, error);
-    if (!out) return complain(error), 1;
-    if (!out->write(html_report(trace.log, trace.meta)) || !out->close()) return complain(out->error()), 1;
-    return 0;
-  }
-  if (!o.json && !trace.meta.kernel.empty())
-    fmt::print("# recorded on {} with the {} backend{}\n", printable(trace.meta.kernel), printable(trace.meta.backend),
-               trace.meta.command.empty() ? "" : ", command: " + printable(trace.meta.command));
-  // stdout is checked once at the end (main.cpp) and by fmt::print as it goes.
-  replay(trace.log, [&](const Finding& f) {
-    if (o.json)
-      fmt::print("{}\n", dump_json(finding_to_json(f)));
-    else
-      fmt::print("{}", finding_to_text(f));
-  });
-  return 0;
+  return o.html_out.empty() ? report_findings(o, in) : report_html(o, in);
 }
 
 }  // namespace fputrace

@@ -1,5 +1,6 @@
 // fputrace watch: trace live, explain umount EBUSY as it happens.
 #include <fmt/format.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/utsname.h>
@@ -44,7 +45,13 @@ void install_signal_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-void report_losses(const TraceStats& s, Sink& sink) {
+// What the collector itself let go of to stay within its memory bounds.
+struct CollectorLosses {
+  ModelEvictions model;
+  uint64_t trace_spans_evicted = 0;  // record (Chrome): spans closed early by the cap
+};
+
+void report_losses(const TraceStats& s, const CollectorLosses& c, Sink& sink) {
   if (sink.json()) {
     sink.write_json({{"event", "summary"},
                      {"ringbuf_drops", s.ringbuf_drops},
@@ -56,13 +63,19 @@ void report_losses(const TraceStats& s, Sink& sink) {
                      {"late_deferrals", s.late_deferrals},
                      {"uring_requests", s.uring_requests},
                      {"owner_evictions", s.owner_evictions},
-                     {"undecodable", s.undecodable}});
+                     {"undecodable", s.undecodable},
+                     {"model_evictions", c.model.state()},
+                     {"pins_evicted", c.model.pins},
+                     {"trace_spans_evicted", c.trace_spans_evicted}});
   }
   if (s.ringbuf_drops || s.map_full || s.undecodable || s.fd_scan_truncated || s.owner_evictions)
     complain(
         fmt::format("lost data: {} records dropped (ring buffer full), {} items untracked (map full), "
                     "{} file owners evicted (LRU full), {} undecodable records, {} fd lists cut short",
                     s.ringbuf_drops, s.map_full, s.owner_evictions, s.undecodable, s.fd_scan_truncated));
+  if (c.model.state() || c.model.pins || c.trace_spans_evicted)
+    complain(fmt::format("memory bounds: {} model entries evicted (of them {} unreleased pins), {} trace spans closed early",
+                         c.model.state() + c.model.pins, c.model.pins, c.trace_spans_evicted));
 }
 
 std::string kernel_release() {
@@ -84,13 +97,13 @@ std::string joined(const std::vector<std::string>& argv) {
   return out;
 }
 
-// The trace file was opened (created) before tracing began: a bad path has
-// already failed; what can still fail is the write, the flush or the close.
-bool write_chrome_trace(OutFile& out, const std::vector<LogRecord>& log, const TraceMeta& meta, std::string& error) {
-  bool ok = out.write(dump_json(chrome_trace(log, meta)) + "\n") && out.close();
-  if (!ok) error = out.error();
-  return ok;
-}
+// How often a Chrome trace being recorded reaches the disk: what a SIGKILL or
+// the OOM killer can lose.
+constexpr auto kTraceFlushEvery = std::chrono::milliseconds(250);
+// How often memory freed after a burst (a round of exits, its pins released)
+// is handed back to the system: glibc keeps freed heap otherwise, so the RSS
+// would stay at the burst's peak however little is left in use.
+constexpr auto kTrimEvery = std::chrono::seconds(5);
 
 // Outputs that are also inputs (or each other) would clobber one another.
 std::string check_watch_paths(const WatchOptions& o) {
@@ -220,12 +233,15 @@ int run_watch(const WatchOptions& o) {
   auto writes_ok = [&] {
     for (const auto& log : raw_logs)
       if (!log->ok()) return false;
+    if (trace_out && !trace_out->ok()) return false;
     return sink->ok();
   };
-  std::vector<LogRecord> kept;  // for the Chrome trace, written at the end
+  // The Chrome trace is written as the events come (its header once the
+  // backend is known): a killed recording leaves a readable file.
+  std::unique_ptr<ChromeTraceWriter> trace;
   RecordingMounts named(mounts, [&](const MountInfo& m) {
     for (auto& log : raw_logs) log->write_json(mount_to_json(m));
-    if (chrome) kept.push_back(m);
+    if (trace) trace->add(m);
   });
   Model model(named);
   FindingQueue pending;
@@ -239,7 +255,7 @@ int run_watch(const WatchOptions& o) {
         // Mount names the model looks up are logged before the event itself.
         std::vector<Finding> findings = model.apply(ev);
         for (auto& log : raw_logs) log->write_json(event_to_json(ev));
-        if (chrome) kept.push_back(ev);
+        if (trace) trace->add(ev, findings);  // the live model's findings: one model is enough
         for (Finding& f : findings) {
           if (recording) continue;
           // The procfs scan of an EBUSY starts now on its own thread; the
@@ -255,14 +271,28 @@ int run_watch(const WatchOptions& o) {
     if (cmd) ::kill(cmd->pid(), SIGKILL), cmd->finished();
     return complain(error), 1;
   }
+  if (chrome) {
+    TraceMeta meta{kernel_release(), std::string(to_string(tracer->plan().fput_backend)), joined(o.command), utc_now()};
+    trace = std::make_unique<ChromeTraceWriter>([&](std::string_view s) { trace_out->write(s); }, meta);
+  }
   install_signal_handlers();
   if (cmd && !cmd->start(error)) return complain(error), 1;
   complain("tracing with " + tracer->describe());
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                                          std::chrono::duration<double>(o.duration_s));
+  auto flushed = std::chrono::steady_clock::now(), trimmed = flushed;
   while (!g_stop && writes_ok()) {
     tracer->poll(pending.empty() ? 100 : 5);
     pending.flush(*sink, false);
+    auto now = std::chrono::steady_clock::now();
+    if (trace_out && now - flushed >= kTraceFlushEvery) {
+      trace_out->flush();
+      flushed = now;
+    }
+    if (now - trimmed >= kTrimEvery) {
+      ::malloc_trim(0);
+      trimmed = now;
+    }
     if (cmd && cmd->finished()) break;
     if (o.duration_s > 0 && std::chrono::steady_clock::now() >= deadline) break;
   }
@@ -271,12 +301,14 @@ int run_watch(const WatchOptions& o) {
   tracer->detach();
   if (writes_ok()) drain(*tracer, 20);
   pending.flush(*sink, true);
-  if (writes_ok()) report_losses(tracer->stats(), *sink);
-  if (!close_all(*sink, raw_logs, error)) return complain(error), 1;
-  if (chrome) {
-    TraceMeta meta{kernel_release(), std::string(to_string(tracer->plan().fput_backend)), joined(o.command), utc_now()};
-    if (!write_chrome_trace(*trace_out, kept, meta, error)) return complain(error), 1;
+  CollectorLosses losses{model.evictions(), 0};
+  if (trace) {
+    trace->finish();
+    losses.trace_spans_evicted = trace->evictions();
   }
+  if (writes_ok()) report_losses(tracer->stats(), losses, *sink);
+  if (!close_all(*sink, raw_logs, error)) return complain(error), 1;
+  if (trace_out && !trace_out->close()) return complain(trace_out->error()), 1;
   if (recording) complain(fmt::format("recorded {} to {}", chrome ? "a Chrome trace" : "the event log", o.trace_path));
   return 0;
 }

@@ -228,39 +228,47 @@ void check_json_depth(std::string_view text, size_t max_depth) {
   }
 }
 
-std::vector<LogRecord> read_event_log(std::istream& in) {
-  std::vector<LogRecord> records;
+void read_event_log(std::istream& in, const std::function<void(LogRecord&&)>& on_record) {
   std::string line;
   for (size_t n = 1; std::getline(in, line); ++n) {
     if (line.empty()) continue;
+    LogRecord record;
     try {
       check_json_depth(line);
-      records.push_back(record_from_json(json::parse(line)));
+      record = record_from_json(json::parse(line));
     } catch (const json::exception& ex) {
       throw std::invalid_argument(fmt::format("line {}: not valid JSON ({})", n, ex.what()));
     } catch (const std::invalid_argument& ex) {
       throw std::invalid_argument(fmt::format("line {}: {}", n, ex.what()));
     }
+    on_record(std::move(record));
   }
+}
+
+std::vector<LogRecord> read_event_log(std::istream& in) {
+  std::vector<LogRecord> records;
+  read_event_log(in, [&](LogRecord&& r) { records.push_back(std::move(r)); });
   return records;
 }
 
-void replay(const std::vector<LogRecord>& log, const std::function<void(const Finding&)>& on_finding) {
-  StaticMounts mounts;
-  Model model(mounts);
-  for (const LogRecord& r : log) {
-    if (const auto* m = std::get_if<MountInfo>(&r)) {
-      mounts.add(*m);
-      continue;
-    }
-    for (const Finding& f : model.apply(std::get<Event>(r))) on_finding(f);
+std::vector<Finding> Replay::add(const LogRecord& r) {
+  if (const auto* m = std::get_if<MountInfo>(&r)) {
+    mounts_.add(*m);
+    return {};
   }
+  return model_.apply(std::get<Event>(r));
+}
+
+void replay(const std::vector<LogRecord>& log, const std::function<void(const Finding&)>& on_finding) {
+  Replay replay;
+  for (const LogRecord& r : log)
+    for (const Finding& f : replay.add(r)) on_finding(f);
 }
 
 std::optional<MountInfo> RecordingMounts::note(std::optional<MountInfo> m) {
   if (!m) return m;
-  auto it = told_.find(m->id);
-  if (it == told_.end() || it->second != m->path) {
+  const std::string* told = told_.find(m->id);
+  if (!told || *told != m->path) {
     told_[m->id] = m->path;
     record_(*m);
   }

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <functional>
 #include <map>
+#include <utility>
 
 #include "fputrace/escape.hpp"
 #include "fputrace/findings_out.hpp"
@@ -40,6 +42,8 @@ std::string html_escape(std::string_view s) {
 }
 
 namespace {
+
+using Out = std::function<void(std::string_view)>;
 
 // ---- geometry ----
 
@@ -97,32 +101,51 @@ bool is_kernel(const Task& t) {
   return t.kernel_thread();
 }
 
+using TaskKey = std::pair<uint32_t, uint32_t>;  // (tgid, tid)
+
+TaskKey key_of(const Task& t) {
+  return {t.tgid, t.tid};
+}
+
+// The rows, and for each what is drawn on it (indexes into the timeline),
+// sorted out in one pass over each kind: linear in the timeline.
+struct Layout {
+  std::vector<Row> rows;
+  std::map<TaskKey, size_t> row_at;
+  std::vector<std::vector<size_t>> work, requests, umounts, exits;
+
+  const Row* row_of(const Task& t) const {
+    auto it = row_at.find(key_of(t));
+    return it == row_at.end() ? nullptr : &rows[it->second];
+  }
+  // Files index i under the row of task t, if it has one.
+  void file(std::vector<std::vector<size_t>>& by_row, const Task& t, size_t i) const {
+    if (auto it = row_at.find(key_of(t)); it != row_at.end()) by_row[it->second].push_back(i);
+  }
+};
+
 // User tasks first (the story starts there), then kernel threads; each in
 // order of first appearance.
-std::vector<Row> layout_rows(const Timeline& tl) {
-  std::vector<Row> rows;
+Layout layout_rows(const Timeline& tl) {
+  Layout l;
   for (bool kernel : {false, true})
     for (const Task& t : tl.tasks)
-      if (is_kernel(t) == kernel) rows.push_back(Row{t});
+      if (is_kernel(t) == kernel && l.row_at.emplace(key_of(t), l.rows.size()).second) l.rows.push_back(Row{t});
   for (size_t i = 0; i < tl.pins.size(); ++i)
-    for (Row& r : rows)
-      if (r.task.tgid == tl.pins[i].pin.origin.tgid && r.task.tid == tl.pins[i].pin.origin.tid) {
-        r.pins.push_back(i);
-        break;
-      }
+    if (auto it = l.row_at.find(key_of(tl.pins[i].pin.origin)); it != l.row_at.end())
+      l.rows[it->second].pins.push_back(i);
   double y = kAxisH;
-  for (Row& r : rows) {
+  for (Row& r : l.rows) {
     r.y = y;
     r.height = kRowH + kLaneH * static_cast<double>(r.pins.size());
     y += r.height;
   }
-  return rows;
-}
-
-const Row* row_of(const std::vector<Row>& rows, const Task& t) {
-  for (const Row& r : rows)
-    if (r.task.tgid == t.tgid && r.task.tid == t.tid) return &r;
-  return nullptr;
+  for (auto* by_row : {&l.work, &l.requests, &l.umounts, &l.exits}) by_row->resize(l.rows.size());
+  for (size_t i = 0; i < tl.work.size(); ++i) l.file(l.work, tl.work[i].task, i);
+  for (size_t i = 0; i < tl.requests.size(); ++i) l.file(l.requests, tl.requests[i].submitter, i);
+  for (size_t i = 0; i < tl.umounts.size(); ++i) l.file(l.umounts, tl.umounts[i].event.task, i);
+  for (size_t i = 0; i < tl.exits.size(); ++i) l.file(l.exits, tl.exits[i].task, i);
+  return l;
 }
 
 // ---- SVG pieces ----
@@ -149,10 +172,10 @@ std::string axis(const Timeline& tl, const Scale& sc, double height) {
   return out + "</g>\n";
 }
 
-std::string work_bars(const Timeline& tl, const Scale& sc, const Row& row) {
+std::string work_bars(const Timeline& tl, const Scale& sc, const Row& row, const std::vector<size_t>& mine) {
   std::string out;
-  for (const WorkSlice& w : tl.work) {
-    if (w.task.tgid != row.task.tgid || w.task.tid != row.task.tid) continue;
+  for (size_t i : mine) {
+    const WorkSlice& w = tl.work[i];
     bool ring = w.kind == EventType::RingExit;
     std::string what = ring ? fmt::format("io_ring_exit_work ring {:#x}", w.ring) : "delayed_fput";
     out += fmt::format("<g class=\"work {}\" data-start-ns=\"{}\" data-end-ns=\"{}\"><title>{} {} .. {}{}{}</title>",
@@ -164,10 +187,10 @@ std::string work_bars(const Timeline& tl, const Scale& sc, const Row& row) {
   return out;
 }
 
-std::string request_bars(const Timeline& tl, const Scale& sc, const Row& row) {
+std::string request_bars(const Timeline& tl, const Scale& sc, const Row& row, const std::vector<size_t>& mine) {
   std::string out;
-  for (const RequestSpan& r : tl.requests) {
-    if (r.submitter.tgid != row.task.tgid || r.submitter.tid != row.task.tid) continue;
+  for (size_t i : mine) {
+    const RequestSpan& r = tl.requests[i];
     std::string done =
         r.completer ? fmt::format("completed by {} ret {}", who(*r.completer), r.ret) : "never completed";
     out += fmt::format(
@@ -220,11 +243,10 @@ std::string umount_class(const UmountMark& m) {
   return m.event.ret == -EBUSY ? "umount umount-busy" : "umount umount-failed";
 }
 
-std::string umount_marks(const Timeline& tl, const Scale& sc, const Row& row) {
+std::string umount_marks(const Timeline& tl, const Scale& sc, const Row& row, const std::vector<size_t>& mine) {
   std::string out;
-  for (size_t i = 0; i < tl.umounts.size(); ++i) {
+  for (size_t i : mine) {
     const UmountMark& m = tl.umounts[i];
-    if (m.event.task.tgid != row.task.tgid || m.event.task.tid != row.task.tid) continue;
     std::string result = m.event.ret == 0        ? "ok"
                          : m.event.ret == -EBUSY ? "EBUSY"
                                                  : fmt::format("errno {}", -m.event.ret);
@@ -239,10 +261,10 @@ std::string umount_marks(const Timeline& tl, const Scale& sc, const Row& row) {
   return out;
 }
 
-std::string exit_marks(const Timeline& tl, const Scale& sc, const Row& row) {
+std::string exit_marks(const Timeline& tl, const Scale& sc, const Row& row, const std::vector<size_t>& mine) {
   std::string out;
-  for (const Event& e : tl.exits) {
-    if (e.task.tgid != row.task.tgid || e.task.tid != row.task.tid) continue;
+  for (size_t i : mine) {
+    const Event& e = tl.exits[i];
     double x = sc.x(e.time_ns), cy = row.y + kRowH / 2;
     out += fmt::format("<g class=\"task-exit\" data-tid=\"{}\"><title>{} exited {}</title>", e.task.tid,
                        esc(who(e.task)), ms_since(tl, e.time_ns));
@@ -251,7 +273,8 @@ std::string exit_marks(const Timeline& tl, const Scale& sc, const Row& row) {
   return out;
 }
 
-std::string task_row(const Timeline& tl, const Scale& sc, const Row& r, size_t n) {
+std::string task_row(const Timeline& tl, const Scale& sc, const Layout& l, size_t n) {
+  const Row& r = l.rows[n];
   std::string out =
       fmt::format("<g class=\"task-row{}\" id=\"row-{}-{}\" data-tgid=\"{}\" data-tid=\"{}\" data-comm=\"{}\">\n",
                   is_kernel(r.task) ? " kernel" : "", r.task.tgid, r.task.tid, r.task.tgid, r.task.tid,
@@ -260,55 +283,52 @@ std::string task_row(const Timeline& tl, const Scale& sc, const Row& r, size_t n
                      n % 2 ? "odd" : "even", r.y, kLabelW + kPlotW + kRightPad, r.height);
   out += fmt::format("<text class=\"row-label\" x=\"8\" y=\"{:.2f}\">{}</text>\n", r.y + kRowH / 2 + 4,
                      esc(label(r.task)));
-  out += work_bars(tl, sc, r) + request_bars(tl, sc, r) + pin_bars(tl, sc, r) + exit_marks(tl, sc, r) +
-         umount_marks(tl, sc, r);
+  out += work_bars(tl, sc, r, l.work[n]) + request_bars(tl, sc, r, l.requests[n]) + pin_bars(tl, sc, r) +
+         exit_marks(tl, sc, r, l.exits[n]) + umount_marks(tl, sc, r, l.umounts[n]);
   return out + "\n</g>\n";
 }
 
 // Origin -> release: from the pin's lane where it began to the releasing task.
-std::string release_arrows(const Timeline& tl, const Scale& sc, const std::vector<Row>& rows) {
-  std::string out;
-  for (const Row& r : rows)
+void release_arrows(const Timeline& tl, const Scale& sc, const Layout& l, const Out& write) {
+  for (const Row& r : l.rows)
     for (size_t lane = 0; lane < r.pins.size(); ++lane) {
       const PinWindow& w = tl.pins[r.pins[lane]];
-      const Row* to = w.released ? row_of(rows, w.released->actor) : nullptr;
+      const Row* to = w.released ? l.row_of(w.released->actor) : nullptr;
       if (!to) continue;
       double x0 = sc.x(w.pin.since_ns), y0 = r.y + kRowH + kLaneH * static_cast<double>(lane) + kLaneH / 2;
       double x1 = sc.x(w.end_ns), y1 = to->y + kRowH / 2;
-      out += fmt::format(
+      write(fmt::format(
           "<path class=\"release-arrow\" data-pin=\"pin-{}\" marker-end=\"url(#arrow)\" "
           "d=\"M{:.2f},{:.2f} C{:.2f},{:.2f} {:.2f},{:.2f} {:.2f},{:.2f}\"/>\n",
-          r.pins[lane], x0, y0, (x0 + x1) / 2, y0, (x0 + x1) / 2, y1, x1, y1);
+          r.pins[lane], x0, y0, (x0 + x1) / 2, y0, (x0 + x1) / 2, y1, x1, y1));
     }
-  return out;
 }
 
 // Guides from each EBUSY through every row: which pins span it is then plain.
-std::string busy_guides(const Timeline& tl, const Scale& sc, double height) {
-  std::string out;
+void busy_guides(const Timeline& tl, const Scale& sc, double height, const Out& write) {
   for (const UmountMark& m : tl.umounts)
     if (m.event.ret == -EBUSY)
-      out += fmt::format("<line class=\"busy-guide\" x1=\"{0:.2f}\" x2=\"{0:.2f}\" y1=\"{1}\" y2=\"{2:.2f}\"/>",
-                         sc.x(m.event.time_ns), kAxisH, height);
-  return out;
+      write(fmt::format("<line class=\"busy-guide\" x1=\"{0:.2f}\" x2=\"{0:.2f}\" y1=\"{1}\" y2=\"{2:.2f}\"/>",
+                        sc.x(m.event.time_ns), kAxisH, height));
 }
 
-std::string timeline_svg(const Timeline& tl) {
+void timeline_svg(const Timeline& tl, const Out& write) {
   Scale sc(tl);
-  std::vector<Row> rows = layout_rows(tl);
-  double height = rows.empty() ? kAxisH + kRowH : rows.back().y + rows.back().height;
+  Layout l = layout_rows(tl);
+  double height = l.rows.empty() ? kAxisH + kRowH : l.rows.back().y + l.rows.back().height;
   double width = kLabelW + kPlotW + kRightPad;
-  std::string out = fmt::format(
+  write(fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"timeline\" width=\"{0}\" height=\"{1:.0f}\" "
       "viewBox=\"0 0 {0} {1:.0f}\" role=\"img\" aria-label=\"timeline of tasks, pins and umount attempts\">\n"
       "<defs><marker id=\"arrow\" viewBox=\"0 0 8 8\" refX=\"7\" refY=\"4\" markerWidth=\"8\" markerHeight=\"8\" "
       "orient=\"auto\"><path d=\"M0,0 L8,4 L0,8 z\" class=\"arrow-head\"/></marker></defs>\n",
-      width, height + 4);
+      width, height + 4));
   // The axis goes first so its grid shows through the translucent row backgrounds.
-  out += axis(tl, sc, height);
-  for (size_t i = 0; i < rows.size(); ++i) out += task_row(tl, sc, rows[i], i);
-  out += busy_guides(tl, sc, height) + release_arrows(tl, sc, rows);
-  return out + "</svg>\n";
+  write(axis(tl, sc, height));
+  for (size_t i = 0; i < l.rows.size(); ++i) write(task_row(tl, sc, l, i));
+  busy_guides(tl, sc, height, write);
+  release_arrows(tl, sc, l, write);
+  write("</svg>\n");
 }
 
 // ---- the page ----
@@ -366,14 +386,13 @@ std::string header(const Timeline& tl, const TraceMeta& meta) {
          "</p>\n";
 }
 
-std::string explanations(const Timeline& tl) {
-  std::string out = "<h2 id=\"explanations\">Why umount failed</h2>\n";
+void explanations(const Timeline& tl, const Out& write) {
+  write("<h2 id=\"explanations\">Why umount failed</h2>\n");
   size_t n = 0;
   for (const Finding& f : tl.findings)
     if (f.kind == Finding::Kind::UmountBusy)
-      out += fmt::format("<pre class=\"explanation\" id=\"busy-{}\">{}</pre>\n", n++, esc(finding_to_text(f)));
-  if (n == 0) out += "<p class=\"none\">No umount failed with EBUSY in this log.</p>\n";
-  return out;
+      write(fmt::format("<pre class=\"explanation\" id=\"busy-{}\">{}</pre>\n", n++, esc(finding_to_text(f))));
+  if (n == 0) write("<p class=\"none\">No umount failed with EBUSY in this log.</p>\n");
 }
 
 std::string pin_row(const Timeline& tl, const PinWindow& w, size_t i) {
@@ -392,32 +411,41 @@ std::string pin_row(const Timeline& tl, const PinWindow& w, size_t i) {
       ms_since(tl, w.start_ns), released + " &#x2014; " + esc(printable(p.why)));
 }
 
-std::string pins_table(const Timeline& tl) {
-  if (tl.pins.empty()) return "<h2>Pins</h2>\n<p class=\"none\">No deferred release in this log.</p>\n";
-  std::string out =
+void pins_table(const Timeline& tl, const Out& write) {
+  if (tl.pins.empty()) return write("<h2>Pins</h2>\n<p class=\"none\">No deferred release in this log.</p>\n");
+  write(
       "<h2>Pins</h2>\n<table class=\"pins\"><tr><th>#</th><th>file</th><th>ino</th><th>origin</th><th>source</th>"
-      "<th>holder</th><th>confidence</th><th>deferred</th><th>released &#x2014; why</th></tr>\n";
-  for (size_t i = 0; i < tl.pins.size(); ++i) out += pin_row(tl, tl.pins[i], i);
-  return out + "</table>\n";
+      "<th>holder</th><th>confidence</th><th>deferred</th><th>released &#x2014; why</th></tr>\n");
+  for (size_t i = 0; i < tl.pins.size(); ++i) write(pin_row(tl, tl.pins[i], i));
+  write("</table>\n");
 }
 
-std::string all_findings(const Timeline& tl) {
-  std::string text;
-  for (const Finding& f : tl.findings) text += finding_to_text(f);
-  return fmt::format("<details><summary>All findings ({})</summary><pre class=\"findings\">{}</pre></details>\n",
-                     tl.findings.size(), esc(text));
+void all_findings(const Timeline& tl, const Out& write) {
+  write(fmt::format("<details><summary>All findings ({})</summary><pre class=\"findings\">", tl.findings.size()));
+  for (const Finding& f : tl.findings) write(esc(finding_to_text(f)));
+  write("</pre></details>\n");
 }
 
 }  // namespace
 
+void write_html_report(const Timeline& tl, const TraceMeta& meta, const Out& write) {
+  write("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        "<title>fputrace report</title>\n<style>" +
+        std::string(kStyle) + "</style>\n</head>\n<body>\n");
+  write(header(tl, meta) + legend() + "<div class=\"scroll\">\n");
+  timeline_svg(tl, write);
+  write("</div>\n");
+  explanations(tl, write);
+  pins_table(tl, write);
+  all_findings(tl, write);
+  write("</body>\n</html>\n");
+}
+
 std::string html_report(const std::vector<LogRecord>& log, const TraceMeta& meta) {
-  Timeline tl = build_timeline(log);
-  std::string body = header(tl, meta) + legend() + "<div class=\"scroll\">\n" + timeline_svg(tl) + "</div>\n" +
-                     explanations(tl) + pins_table(tl) + all_findings(tl);
-  return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-         "<title>fputrace report</title>\n<style>" +
-         std::string(kStyle) + "</style>\n</head>\n<body>\n" + body + "</body>\n</html>\n";
+  std::string page;
+  write_html_report(build_timeline(log), meta, [&](std::string_view s) { page += s; });
+  return page;
 }
 
 }  // namespace fputrace

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 
 extern "C" {
@@ -44,11 +45,22 @@ std::string_view to_string(Confidence c) {
   return c == Confidence::Observed ? "observed" : "inferred";
 }
 
+Model::Model(MountNames& mounts, ModelLimits limits)
+    : mounts_(mounts),
+      limits_(limits),
+      kernel_mount_paths_(limits.mounts),
+      rings_(limits.rings),
+      requests_(limits.requests),
+      last_busy_ns_(limits.mounts),
+      mount_first_seen_ns_(limits.mounts) {}
+
 std::vector<Finding> Model::apply(const Event& e) {
   now_ns_ = e.time_ns;
+  expire_retired(e.time_ns);
   std::vector<Finding> out = dispatch(e);
   if (e.type != EventType::Loss) last_event_ns_ = std::max(last_event_ns_, e.time_ns);
   for (Finding& f : out) judge_completeness(f);
+  enforce_caps();
   return out;
 }
 
@@ -90,9 +102,23 @@ std::vector<Finding> Model::dispatch(const Event& e) {
 
 std::vector<Pin> Model::pins_on(int32_t mnt_id) const {
   std::vector<Pin> out;
-  for (const auto& [ptr, pin] : pins_)
-    if (pin.mount.id == mnt_id) out.push_back(pin);
+  auto on = pins_on_mount_.find(mnt_id);
+  if (on == pins_on_mount_.end()) return out;
+  for (uint64_t file : on->second) out.push_back(pins_.at(file).pin);  // by file address, as always
   return out;
+}
+
+ModelEvictions Model::evictions() const {
+  ModelEvictions e = evicted_;
+  e.rings = rings_.evictions();
+  e.requests = requests_.evictions();
+  e.mounts = kernel_mount_paths_.evictions() + last_busy_ns_.evictions();
+  return e;
+}
+
+ModelSize Model::size() const {
+  return {files_.size(), pins_.size(), rings_.size(), requests_.size(),
+          kernel_mount_paths_.size() + last_busy_ns_.size()};
 }
 
 // Kernel-internal mounts (pipefs, anon_inodefs, aio, sockfs) have no place in
@@ -106,7 +132,12 @@ bool Model::internal_mount(const FileRef& f) {
 
 Model::FileState& Model::remember_file(const FileRef& f) {
   if (!f.mount_path.empty() && !internal_mount(f)) kernel_mount_paths_[f.mnt_id] = f.mount_path;
-  FileState& fs = files_[f.ptr];
+  auto [it, fresh] = files_.try_emplace(f.ptr);
+  FileState& fs = it->second;
+  if (fresh) {
+    fs.seq = ++seq_;
+    file_order_.push_back({fs.seq, f.ptr});
+  }
   // Keep a known path if a later record carried none.
   std::string path = fs.file.path.empty() ? f.path : fs.file.path;
   if (!f.path.empty()) path = f.path;
@@ -115,11 +146,18 @@ Model::FileState& Model::remember_file(const FileRef& f) {
   return fs;
 }
 
+Model::RingState& Model::ring_of(uint64_t ring, const Task& owner, uint64_t file) {
+  RingState& r = rings_[ring];
+  if (r.files.empty()) r.owner = owner;
+  r.files.insert(file);
+  return r;
+}
+
 MountRef Model::name_mount(int32_t mnt_id) {
-  mount_first_seen_ns_.emplace(mnt_id, now_ns_);
+  if (!mount_first_seen_ns_.contains(mnt_id)) mount_first_seen_ns_[mnt_id] = now_ns_;
   MountRef ref{mnt_id, ""};
-  if (auto k = kernel_mount_paths_.find(mnt_id); k != kernel_mount_paths_.end())
-    ref.path = k->second;
+  if (const std::string* k = kernel_mount_paths_.find(mnt_id))
+    ref.path = *k;
   else if (auto m = mounts_.by_id(mnt_id))
     ref.path = m->path;
   return ref;
@@ -128,13 +166,98 @@ MountRef Model::name_mount(int32_t mnt_id) {
 std::optional<MountRef> Model::mount_at(const std::string& raw) {
   std::string path = raw;
   while (path.size() > 1 && path.back() == '/') path.pop_back();
-  for (const auto& [id, p] : kernel_mount_paths_)
-    if (p == path) return MountRef{id, p};
+  std::optional<MountRef> found;
+  kernel_mount_paths_.for_each([&](int32_t id, const std::string& p) {
+    if (!found && p == path) found = MountRef{id, p};
+  });
+  if (found) return found;
   if (auto m = mounts_.by_path(path)) return MountRef{m->id, m->path};
   return std::nullopt;
 }
 
 // ---- who a file belongs to ----
+
+void Model::set_origin(uint64_t file, FileState& fs, const Origin& o, bool owner_gone) {
+  unindex_owner(file, fs);
+  fs.origin = o;
+  unretire(file, fs);
+  // A live owner's exit will decide what becomes of the file; a gone owner's
+  // already did.
+  if (!owner_gone) files_of_tgid_[o.task.tgid].insert(file);
+}
+
+void Model::unindex_owner(uint64_t file, const FileState& fs) {
+  if (!fs.origin) return;
+  auto owned = files_of_tgid_.find(fs.origin->task.tgid);
+  if (owned == files_of_tgid_.end()) return;
+  owned->second.erase(file);
+  if (owned->second.empty()) files_of_tgid_.erase(owned);
+}
+
+void Model::retire(uint64_t file, FileState& fs, uint64_t now) {
+  if (fs.retired_at || pins_.count(file)) return;
+  fs.retired_at = now ? now : 1;
+  retired_.insert({fs.retired_at, file});
+}
+
+void Model::unretire(uint64_t file, FileState& fs) {
+  if (!fs.retired_at) return;
+  retired_.erase({fs.retired_at, file});
+  fs.retired_at = 0;
+}
+
+void Model::expire_retired(uint64_t now) {
+  while (!retired_.empty() && retired_.begin()->first + limits_.retire_after_ns <= now) {
+    uint64_t file = retired_.begin()->second;
+    auto fs = files_.find(file);
+    if (fs == files_.end() || pins_.count(file)) {  // not ours to drop any more
+      retired_.erase(retired_.begin());
+      continue;
+    }
+    forget_file(file);
+    ++evicted_.retired;
+  }
+}
+
+// Over a cap, the oldest goes: unpinned file states first, then pins, which
+// are counted apart because each one is an explanation lost.
+void Model::enforce_caps() {
+  while (files_.size() - pins_.size() > limits_.files) {
+    auto [seq, file] = file_order_.front();
+    file_order_.pop_front();
+    auto fs = files_.find(file);
+    if (fs == files_.end() || fs->second.seq != seq || pins_.count(file)) continue;  // not an unpinned state now
+    forget_file(file);
+    ++evicted_.files;
+  }
+  while (pins_.size() > limits_.pins) {
+    auto [seq, file] = pin_order_.front();
+    pin_order_.pop_front();
+    auto pin = pins_.find(file);
+    if (pin == pins_.end() || pin->second.seq != seq) continue;
+    drop_pin(file);
+    forget_file(file);
+    ++evicted_.pins;
+  }
+  compact_orders();
+}
+
+// The order queues drop their stale entries only when met: rebuild them when
+// stale ones are the majority, so they stay proportional to what is kept.
+void Model::compact_orders() {
+  if (file_order_.size() > 2 * files_.size() + 4096) {
+    std::vector<Key> live;
+    for (const auto& [file, fs] : files_) live.push_back({fs.seq, file});
+    std::sort(live.begin(), live.end());
+    file_order_.assign(live.begin(), live.end());
+  }
+  if (pin_order_.size() > 2 * pins_.size() + 4096) {
+    std::vector<Key> live;
+    for (const auto& [file, p] : pins_) live.push_back({p.seq, file});
+    std::sort(live.begin(), live.end());
+    pin_order_.assign(live.begin(), live.end());
+  }
+}
 
 std::string Model::registration(const Origin& o) {
   return fmt::format("registered with io_uring ring {:#x}{}", o.ring,
@@ -149,33 +272,37 @@ std::vector<Finding> Model::on_ring_file(const Event& e) {
     // The registration was seen when it happened: keep that, but learn the
     // ring if it was registered by index (no fd to name it then).
     if (fs.origin->ring == 0 && e.ring) {
-      if (auto old = rings_.find(0); old != rings_.end()) {
-        old->second.files.erase(e.file.ptr);
-        if (old->second.files.empty()) rings_.erase(old);
+      if (RingState* old = rings_.find(0)) {
+        old->files.erase(e.file.ptr);
+        if (old->files.empty()) rings_.erase(0);
       }
       fs.origin->ring = e.ring;
-      RingState& ring = rings_[e.ring];
-      if (ring.files.empty()) ring.owner = fs.origin->task;
-      ring.files.insert(e.file.ptr);
+      ring_of(e.ring, fs.origin->task, e.file.ptr);
     }
     return {};
   }
-  fs.origin = Origin{e.task, Source::IoUring, e.ring, true, e.time_ns, at_exit};
-  RingState& ring = rings_[e.ring];
-  if (ring.files.empty()) ring.owner = e.task;
-  ring.files.insert(e.file.ptr);
+  set_origin(e.file.ptr, fs, Origin{e.task, Source::IoUring, e.ring, true, e.time_ns, at_exit});
+  ring_of(e.ring, e.task, e.file.ptr);
   name_mount(e.file.mnt_id);  // name it while it surely exists
   return {};
 }
 
 std::vector<Finding> Model::on_uring_req(const Event& e) {
   FileState& fs = remember_file(e.file);
-  if (!fs.origin || !fs.origin->registered) fs.origin = Origin{e.task, Source::IoUring, e.ring, false, e.time_ns};
+  if (!fs.origin || !fs.origin->registered)
+    set_origin(e.file.ptr, fs, Origin{e.task, Source::IoUring, e.ring, false, e.time_ns});
   fs.pending_uring++;
-  if (e.req) requests_[e.req] = Request{e.file.ptr};
-  RingState& ring = rings_[e.ring];
-  if (ring.files.empty()) ring.owner = e.task;
-  ring.files.insert(e.file.ptr);
+  RingState& ring = ring_of(e.ring, e.task, e.file.ptr);
+  if (e.req) {
+    requests_[e.req] = Request{e.file.ptr, e.ring};
+    ring.requests.insert(e.req);
+    // Requests the cap evicted (or whose address another ring took) linger
+    // here: prune them now and then, so this set stays within the cap too.
+    if (ring.requests.size() > 2 * limits_.requests) std::erase_if(ring.requests, [&](uint64_t req) {
+        const Request* q = requests_.find(req);
+        return !q || q->ring != e.ring;
+      });
+  }
   name_mount(e.file.mnt_id);
   return {};
 }
@@ -191,30 +318,36 @@ std::vector<Finding> Model::on_uring_done(const Event& e) {
     if (fs.pending_uring > 0) fs.pending_uring--;
   } else {
     // Old logs: a uring_done for every tracked request.
-    auto req = requests_.find(e.req);
-    if (req == requests_.end()) return {};
-    file = req->second.file;
-    requests_.erase(req);
+    Request* req = requests_.find(e.req);
+    if (!req) return {};
+    file = req->file;
+    if (RingState* ring = rings_.find(req->ring)) ring->requests.erase(e.req);
+    requests_.erase(e.req);
     auto it = files_.find(file);
     if (it == files_.end()) return {};
     if (it->second.pending_uring > 0) it->second.pending_uring--;
   }
-  if (!e.task.kernel_thread()) return {};
-  // Completed on a kernel thread (the ring's exit work): the request's
-  // reference is dropped there, and a kernel thread's last fput always goes
-  // to the delayed_fput list. With fput probes we wait to see it instead.
   FileState& fs = files_.at(file);
-  fs.done_on_kthread = true;
-  if (sees_releases(e.backend)) return {};
-  auto f = set_pin(e, file, Holder::DelayedFput, Confidence::Inferred,
-                   fmt::format("io_uring request completed on kernel thread {} ({})", e.task.comm, e.task.tid));
+  std::optional<Finding> f;
+  if (e.task.kernel_thread()) {
+    // Completed on a kernel thread (the ring's exit work): the request's
+    // reference is dropped there, and a kernel thread's last fput always goes
+    // to the delayed_fput list. With fput probes we wait to see it instead.
+    fs.done_on_kthread = true;
+    if (!sees_releases(e.backend))
+      f = set_pin(e, file, Holder::DelayedFput, Confidence::Inferred,
+                  fmt::format("io_uring request completed on kernel thread {} ({})", e.task.comm, e.task.tid));
+  }
+  // The owner's process is gone: unless a pin holds the file, only a deferral
+  // shortly after can still need what we know of it.
+  if (e.owner && e.owner->gone) retire(file, fs, e.time_ns);
   if (f) return {*f};
   return {};
 }
 
 std::vector<Finding> Model::on_aio_submit(const Event& e) {
   FileState& fs = remember_file(e.file);
-  fs.origin = Origin{e.task, Source::Aio, e.ring, false, e.time_ns};
+  set_origin(e.file.ptr, fs, Origin{e.task, Source::Aio, e.ring, false, e.time_ns});
   fs.pending_aio++;
   name_mount(e.file.mnt_id);
   return {};
@@ -238,12 +371,8 @@ void Model::learn_owner(FileState& fs, const Event& e) {
   origin.found_at_exit = o.found_at_exit;
   // A registration the model saw keeps its richer history.
   if (fs.origin && fs.origin->registered && origin.registered && fs.origin->task.tgid == origin.task.tgid) return;
-  fs.origin = origin;
-  if (o.ring && o.kind != OwnerKind::Aio) {
-    RingState& ring = rings_[o.ring];
-    if (ring.files.empty()) ring.owner = o.task;
-    ring.files.insert(e.file.ptr);
-  }
+  set_origin(e.file.ptr, fs, origin, o.gone);
+  if (o.ring && o.kind != OwnerKind::Aio) ring_of(o.ring, o.task, e.file.ptr);
 }
 
 std::vector<Finding> Model::on_pending_at_exit(const Event& e) {
@@ -302,8 +431,8 @@ void Model::judge_completeness(Finding& f) const {
   if (f.kind == Finding::Kind::UmountBusy) {
     // A lost record may be a deferral or a registration from long before: the
     // window opens when the mount was first seen (or when tracing began).
-    auto seen = mount_first_seen_ns_.find(f.mount.id);
-    from = seen == mount_first_seen_ns_.end() ? 0 : std::min(from, seen->second);
+    const uint64_t* seen = mount_first_seen_ns_.find(f.mount.id);
+    from = seen ? std::min(from, *seen) : 0;
   }
   f.complete = !lost_between(from, f.time_ns);
 }
@@ -311,15 +440,23 @@ void Model::judge_completeness(Finding& f) const {
 // ---- what happened to it ----
 
 std::vector<Finding> Model::on_ring_exit(const Event& e, bool end) {
-  auto ring = rings_.find(e.ring);
-  if (ring == rings_.end()) return {};
-  ring->second.torn_down = true;
-  if (sees_releases(e.backend)) return {};  // fput probes will report each file
-  // Without fput probes: the ring's exit work drops its fixed files and
-  // cancelled requests on a kworker, so their last fput lands on the
-  // delayed_fput list. That is inferred from the teardown we saw.
+  RingState* ring = rings_.find(e.ring);
+  if (!ring) return {};
+  ring->torn_down = true;
   std::vector<Finding> out;
-  for (uint64_t file : ring->second.files) {
+  if (!sees_releases(e.backend)) out = pins_for_teardown(e, *ring, end);  // else fput probes report each file
+  // The ring is freed once its exit work returns (its requests are done): its
+  // address may come back as another ring.
+  if (end) drop_ring(e.ring);
+  return out;
+}
+
+// Without fput probes: the ring's exit work drops its fixed files and
+// cancelled requests on a kworker, so their last fput lands on the
+// delayed_fput list. That is inferred from the teardown we saw.
+std::vector<Finding> Model::pins_for_teardown(const Event& e, const RingState& ring, bool end) {
+  std::vector<Finding> out;
+  for (uint64_t file : ring.files) {
     auto fs = files_.find(file);
     if (fs == files_.end() || !fs->second.origin) continue;
     bool held = fs->second.origin->registered || fs->second.pending_uring > 0 || fs->second.done_on_kthread;
@@ -385,8 +522,9 @@ std::vector<Finding> Model::on_delayed_run(const Event& e, bool end) {
   // Without __fput probes: a delayed_fput run releases everything queued
   // before it started.
   std::vector<uint64_t> done;
-  for (const auto& [file, pin] : pins_)
-    if (pin.holder == Holder::DelayedFput && pin.holder_since_ns <= delayed_run_started_ns_) done.push_back(file);
+  for (auto it = queued_.begin(); it != queued_.end() && it->first <= delayed_run_started_ns_; ++it)
+    done.push_back(it->second);
+  std::sort(done.begin(), done.end());  // findings by file address, as always
   std::vector<Finding> out;
   for (uint64_t file : done) {
     out.push_back(release_pin(file, e, Confidence::Inferred));
@@ -395,26 +533,35 @@ std::vector<Finding> Model::on_delayed_run(const Event& e, bool end) {
   return out;
 }
 
+std::optional<Finding> Model::pin_at_exit(const Event& e, uint64_t file, const FileState& fs) {
+  if (fs.pending_aio > 0)
+    return set_pin(e, file, Holder::Aio, Confidence::Inferred,
+                   fmt::format("{} aio request(s) in flight at exit", fs.pending_aio));
+  if (fs.origin->registered)
+    return set_pin(e, file, Holder::IoUring, Confidence::Inferred,
+                   fmt::format("{}; the ring outlives the process", registration(*fs.origin)));
+  if (fs.pending_uring > 0)
+    return set_pin(e, file, Holder::IoUring, Confidence::Inferred,
+                   fmt::format("{} io_uring request(s) pending at exit", fs.pending_uring));
+  return std::nullopt;
+}
+
 std::vector<Finding> Model::on_task_exit(const Event& e) {
   // The process is gone when its leader exits (other threads rarely outlive
   // it) or, whichever thread it is, its last thread.
   if (!e.task.leader() && !(e.detail & FT_EXIT_GROUP_DEAD)) return {};
-  // The process is gone, but what it handed to io_uring and aio lives on.
+  auto owned = files_of_tgid_.find(e.task.tgid);
+  if (owned == files_of_tgid_.end()) return {};
+  std::set<uint64_t> files = std::move(owned->second);  // by file address, as always
+  files_of_tgid_.erase(owned);
+  // The process is gone, but what it handed to io_uring and aio lives on;
+  // whatever nothing holds is dropped after the grace time.
   std::vector<Finding> out;
-  for (auto& [ptr, fs] : files_) {
-    if (!fs.origin || fs.origin->task.tgid != e.task.tgid || pins_.count(ptr)) continue;
-    std::optional<Finding> f;
-    if (fs.pending_aio > 0) {
-      f = set_pin(e, ptr, Holder::Aio, Confidence::Inferred,
-                  fmt::format("{} aio request(s) in flight at exit", fs.pending_aio));
-    } else if (fs.origin->registered) {
-      f = set_pin(e, ptr, Holder::IoUring, Confidence::Inferred,
-                  fmt::format("{}; the ring outlives the process", registration(*fs.origin)));
-    } else if (fs.pending_uring > 0) {
-      f = set_pin(e, ptr, Holder::IoUring, Confidence::Inferred,
-                  fmt::format("{} io_uring request(s) pending at exit", fs.pending_uring));
-    }
-    if (f) out.push_back(*f);
+  for (uint64_t file : files) {
+    FileState& fs = files_.at(file);
+    if (!pins_.count(file))
+      if (auto f = pin_at_exit(e, file, fs)) out.push_back(*f);
+    retire(file, fs, e.time_ns);
   }
   return out;
 }
@@ -501,15 +648,15 @@ std::vector<Finding> Model::on_umount(const Event& e) {
   }
   if (!mount) return {};
   // Unmounted: whatever we still thought was pinned there is gone.
-  std::vector<uint64_t> left;
-  for (const auto& [file, pin] : pins_)
-    if (pin.mount.id == mount->id) left.push_back(file);
   std::vector<Finding> out;
-  for (uint64_t file : left) out.push_back(release_pin(file, e, Confidence::Inferred));
-  std::vector<uint64_t> stale;
-  for (const auto& [ptr, fs] : files_)
-    if (fs.file.mnt_id == mount->id) stale.push_back(ptr);
-  for (uint64_t ptr : stale) forget_file(ptr);
+  if (auto on = pins_on_mount_.find(mount->id); on != pins_on_mount_.end()) {
+    std::set<uint64_t> left = on->second;
+    for (uint64_t file : left) out.push_back(release_pin(file, e, Confidence::Inferred));
+  }
+  std::vector<uint64_t> stale;  // an unmount is rare: a walk over the files is fine
+  for (const auto& [file, fs] : files_)
+    if (fs.file.mnt_id == mount->id) stale.push_back(file);
+  for (uint64_t file : stale) forget_file(file);
   last_busy_ns_.erase(mount->id);
   kernel_mount_paths_.erase(mount->id);
   mount_first_seen_ns_.erase(mount->id);
@@ -555,11 +702,10 @@ std::optional<Finding> Model::set_pin(const Event& e, uint64_t file, Holder hold
   if (fs == files_.end()) return std::nullopt;
   auto existing = pins_.find(file);
   if (existing != pins_.end()) {
-    Pin& pin = existing->second;
+    Pin& pin = existing->second.pin;
     bool changed = pin.holder != holder || (confidence == Confidence::Observed && pin.confidence != confidence);
     if (!changed) return std::nullopt;
-    if (pin.holder != holder) pin.holder_since_ns = e.time_ns;
-    pin.holder = holder;
+    set_holder(file, pin, holder, e.time_ns);
     if (confidence == Confidence::Observed) pin.confidence = confidence;
     pin.why = why;
     pin.file = fs->second.file;
@@ -567,14 +713,43 @@ std::optional<Finding> Model::set_pin(const Event& e, uint64_t file, Holder hold
     return f;
   }
   Pin pin = pin_for(fs->second, e, holder, confidence, why);
-  pins_[file] = pin;
   Finding f{Finding::Kind::Deferred, e.time_ns, e.backend, pin.mount, {pin}, e.task};
+  add_pin(file, std::move(pin));
   return f;
 }
 
+void Model::add_pin(uint64_t file, Pin pin) {
+  unretire(file, files_.at(file));
+  uint64_t seq = ++seq_;
+  pin_order_.push_back({seq, file});
+  pins_on_mount_[pin.mount.id].insert(file);
+  if (pin.holder == Holder::DelayedFput) queued_.insert({pin.holder_since_ns, file});
+  pins_.emplace(file, PinEntry{std::move(pin), seq});
+}
+
+void Model::set_holder(uint64_t file, Pin& pin, Holder holder, uint64_t now) {
+  if (pin.holder == holder) return;
+  if (pin.holder == Holder::DelayedFput) queued_.erase({pin.holder_since_ns, file});
+  pin.holder = holder;
+  pin.holder_since_ns = now;
+  if (holder == Holder::DelayedFput) queued_.insert({now, file});
+}
+
+Pin Model::drop_pin(uint64_t file) {
+  auto it = pins_.find(file);
+  Pin pin = std::move(it->second.pin);
+  if (pin.holder == Holder::DelayedFput) queued_.erase({pin.holder_since_ns, file});
+  auto on = pins_on_mount_.find(pin.mount.id);
+  on->second.erase(file);
+  if (on->second.empty()) pins_on_mount_.erase(on);
+  pins_.erase(it);
+  // The file state stays until the caller forgets it; unpinned, it is evictable again.
+  if (auto fs = files_.find(file); fs != files_.end()) file_order_.push_back({fs->second.seq, file});
+  return pin;
+}
+
 Finding Model::release_pin(uint64_t file, const Event& e, Confidence confidence) {
-  Pin pin = pins_.at(file);
-  pins_.erase(file);
+  Pin pin = drop_pin(file);
   Finding f;
   f.kind = Finding::Kind::PinReleased;
   f.time_ns = e.time_ns;
@@ -583,23 +758,37 @@ Finding Model::release_pin(uint64_t file, const Event& e, Confidence confidence)
   f.actor = e.task;
   f.held_ns = e.time_ns >= pin.since_ns ? e.time_ns - pin.since_ns : 0;
   f.release_confidence = confidence;
-  auto busy = last_busy_ns_.find(pin.mount.id);
-  if (busy != last_busy_ns_.end() && e.time_ns >= busy->second) f.after_busy_ns = e.time_ns - busy->second;
+  const uint64_t* busy = last_busy_ns_.find(pin.mount.id);
+  if (busy && e.time_ns >= *busy) f.after_busy_ns = e.time_ns - *busy;
   f.pins.push_back(std::move(pin));
   return f;
 }
 
+// Drops everything known of a file, unless a pin still holds it (a pin is
+// only ever dropped by its release or, counted, by the cap).
 void Model::forget_file(uint64_t file) {
-  auto fs = files_.find(file);
-  if (fs == files_.end()) return;
-  if (fs->second.origin) {
-    auto ring = rings_.find(fs->second.origin->ring);
-    if (ring != rings_.end()) {
-      ring->second.files.erase(file);
-      if (ring->second.files.empty()) rings_.erase(ring);
+  auto it = files_.find(file);
+  if (it == files_.end() || pins_.count(file)) return;
+  FileState& fs = it->second;
+  if (fs.origin) {
+    unindex_owner(file, fs);
+    if (RingState* ring = rings_.find(fs.origin->ring)) {
+      ring->files.erase(file);
+      if (ring->files.empty()) drop_ring(fs.origin->ring);
     }
   }
-  files_.erase(fs);
+  unretire(file, fs);
+  files_.erase(it);
+}
+
+void Model::drop_ring(uint64_t ring) {
+  RingState* r = rings_.find(ring);
+  if (!r) return;
+  for (uint64_t req : r->requests) {
+    Request* q = requests_.find(req);
+    if (q && q->ring == ring) requests_.erase(req);  // an address reused on another ring is not ours
+  }
+  rings_.erase(ring);
 }
 
 }  // namespace fputrace

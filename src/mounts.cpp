@@ -47,21 +47,34 @@ std::vector<MountInfo> parse_mountinfo(std::istream& in) {
 }
 
 void StaticMounts::add(MountInfo m) {
+  auto it = by_id_.find(m.id);
+  if (it != by_id_.end()) {
+    order_.erase(it->second.seq);
+    auto at = latest_at_path_.find(it->second.info.path);  // the id was reused elsewhere
+    if (at != latest_at_path_.end() && at->second == m.id && it->second.info.path != m.path) latest_at_path_.erase(at);
+  } else if (by_id_.size() >= cap_) {
+    forget(order_.begin()->second);
+    ++evictions_;
+  }
+  uint64_t seq = ++next_;
+  order_.emplace(seq, m.id);
   latest_at_path_[m.path] = m.id;
-  by_id_[m.id] = std::move(m);
+  int32_t id = m.id;
+  by_id_[id] = Entry{std::move(m), seq};
 }
 
 std::optional<MountInfo> StaticMounts::by_id(int32_t id) {
   auto it = by_id_.find(id);
   if (it == by_id_.end()) return std::nullopt;
-  return it->second;
+  return it->second.info;
 }
 
 void StaticMounts::forget(int32_t id) {
   auto it = by_id_.find(id);
   if (it == by_id_.end()) return;
-  auto at = latest_at_path_.find(it->second.path);
+  auto at = latest_at_path_.find(it->second.info.path);
   if (at != latest_at_path_.end() && at->second == id) latest_at_path_.erase(at);
+  order_.erase(it->second.seq);
   by_id_.erase(it);
 }
 

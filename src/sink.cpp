@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <functional>
+
 #include "fputrace/escape.hpp"
 #include "fputrace/findings_out.hpp"
 
@@ -17,8 +19,9 @@ bool Sink::repeats_last_busy(const Finding& f) {
   if (f.kind != Finding::Kind::UmountBusy) return false;
   std::string key = fmt::format("{}|{}|{}", f.mount.id, f.verdict, f.live.is_null() ? "" : dump_json(f.live));
   for (const Pin& p : f.pins) key += fmt::format("|{}:{}", p.file.ptr, to_string(p.holder));
-  bool same = key == last_busy_key_ && f.time_ns - last_busy_ns_ < 1'000'000'000;
-  last_busy_key_ = key;
+  size_t hash = std::hash<std::string>{}(key);
+  bool same = hash == last_busy_key_ && f.time_ns - last_busy_ns_ < 1'000'000'000;
+  last_busy_key_ = hash;
   last_busy_ns_ = f.time_ns;
   return same;
 }

@@ -32,7 +32,7 @@ class Sink {
 
   std::unique_ptr<OutFile> out_;
   bool json_;
-  std::string last_busy_key_;
+  size_t last_busy_key_ = 0;  // a hash: the key itself grows with the pins listed
   uint64_t last_busy_ns_ = 0;
 };
 

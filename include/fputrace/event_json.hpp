@@ -10,6 +10,7 @@
 #include <variant>
 #include <vector>
 
+#include "fputrace/capped_map.hpp"
 #include "fputrace/event.hpp"
 #include "fputrace/model.hpp"
 #include "fputrace/mounts.hpp"
@@ -40,9 +41,27 @@ void check_json_depth(std::string_view text, size_t max_depth = kMaxJsonDepth);
 // Reads a JSON-lines event log; throws std::invalid_argument("line N: ...").
 // String fields are decoded (unescape_bytes): names come back as raw bytes.
 std::vector<LogRecord> read_event_log(std::istream& in);
+// The same, one record at a time (constant memory).
+void read_event_log(std::istream& in, const std::function<void(LogRecord&&)>& on_record);
 
 // Rebuilds the model from a log and hands every finding to on_finding.
 void replay(const std::vector<LogRecord>& log, const std::function<void(const Finding&)>& on_finding);
+
+// The same, one record at a time: `report` streams a trace through this, so
+// it holds the model's (bounded) state, never the whole log.
+class Replay {
+ public:
+  explicit Replay(ModelLimits limits = {}) : model_(mounts_, limits) {}
+  Replay(const Replay&) = delete;
+  Replay& operator=(const Replay&) = delete;
+  // The findings this record adds (none for a mount record).
+  std::vector<Finding> add(const LogRecord& r);
+  const Model& model() const { return model_; }
+
+ private:
+  StaticMounts mounts_;
+  Model model_;
+};
 
 // Names mounts through another MountNames and tells `record` about each new
 // name, so a log carries the names it needs.
@@ -61,7 +80,7 @@ class RecordingMounts : public MountNames {
   std::optional<MountInfo> note(std::optional<MountInfo> m);
   MountNames& inner_;
   std::function<void(const MountInfo&)> record_;
-  std::map<int32_t, std::string> told_;
+  CappedMap<int32_t, std::string> told_{4096};  // a name evicted is only told again
 };
 
 }  // namespace fputrace

@@ -3,6 +3,7 @@
 // explanations beneath it.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +18,8 @@ namespace fputrace {
 // umount attempts <g class="umount umount-busy|umount-ok|umount-failed">,
 // exits <g class="task-exit">, origin -> release lines <path class="release-arrow">.
 std::string html_report(const std::vector<LogRecord>& log, const TraceMeta& meta);
+// The same page, written piece by piece (linear in the timeline).
+void write_html_report(const Timeline& tl, const TraceMeta& meta, const std::function<void(std::string_view)>& out);
 
 // Escapes & < > " ' for HTML text and attribute values.
 std::string html_escape(std::string_view s);

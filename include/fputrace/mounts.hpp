@@ -35,22 +35,35 @@ class MountNames {
   virtual void forget(int32_t id) = 0;
 };
 
-// A fixed table: for tests and for reports of recorded traces.
+// A table filled by add(): for tests and for reports of recorded traces.
+// Bounded: beyond `cap` mounts, the one added (or re-added) longest ago goes.
 class StaticMounts : public MountNames {
  public:
+  explicit StaticMounts(size_t cap = 16384) : cap_(cap ? cap : 1) {}
   void add(MountInfo m);
   std::optional<MountInfo> by_id(int32_t id) override;
   std::optional<MountInfo> by_path(const std::string& path) override;
   void forget(int32_t id) override;
-  const std::map<int32_t, MountInfo>& all() const { return by_id_; }
+  size_t size() const { return by_id_.size(); }
+  uint64_t evictions() const { return evictions_; }
 
  private:
-  std::map<int32_t, MountInfo> by_id_;
+  struct Entry {
+    MountInfo info;
+    uint64_t seq = 0;
+  };
+  size_t cap_;
+  uint64_t next_ = 0;
+  uint64_t evictions_ = 0;
+  std::map<int32_t, Entry> by_id_;
+  std::map<uint64_t, int32_t> order_;  // by when it was last added
   std::map<std::string, int32_t> latest_at_path_;
 };
 
 // The live table of this process's mount namespace, re-read when a lookup
-// misses, and remembering mounts that have since gone away.
+// misses, and remembering mounts that have since gone away (every re-read
+// renews the mounts still there, so the history that is dropped first is of
+// mounts gone longest).
 class ProcMounts : public MountNames {
  public:
   explicit ProcMounts(std::string mountinfo_path = "/proc/self/mountinfo");
@@ -60,7 +73,7 @@ class ProcMounts : public MountNames {
   void forget(int32_t id) override { seen_.forget(id); }
   // Mounted now (re-reads the table): for validating --mount arguments.
   std::optional<MountInfo> mounted_at(const std::string& path);
-  const std::map<int32_t, MountInfo>& known() const { return seen_.all(); }
+  size_t size() const { return seen_.size(); }
 
  private:
   std::string source_;

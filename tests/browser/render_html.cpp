@@ -24,8 +24,14 @@ int main(int argc, char** argv) {
   }
   try {
     fputrace::TraceFile file = fputrace::read_trace_file(in);
-    std::string out =
-        chrome ? fputrace::chrome_trace(file.log, file.meta).dump() + "\n" : fputrace::html_report(file.log, file.meta);
+    std::string out;
+    if (chrome) {
+      fputrace::ChromeTraceWriter w([&](std::string_view s) { out += s; }, file.meta);
+      for (const auto& r : file.log) w.add(r);
+      w.finish();
+    } else {
+      out = fputrace::html_report(file.log, file.meta);
+    }
     if (argc - arg == 2) {
       std::ofstream(argv[arg + 1]) << out;
     } else {

@@ -417,5 +417,80 @@ bad deep-json "$FPUTRACE" report "$work/deep.json"
   head -c 300000 /dev/zero | tr '\0' ']'; echo '}'; } >"$work/deep.jsonl"
 bad deep-jsonl "$FPUTRACE" report "$work/deep.jsonl"
 
+# Memory (issue 9). The load: rounds of processes that each open thousands of
+# files on one tmpfs mount, do one io_uring read on each and exit.
+LOAD=$(dirname "$FPUTRACE")/tests/load/fputrace-uring-load
+BIGTRACE=$(dirname "$FPUTRACE")/tests/load/fputrace-bigtrace
+status_kb() {  # status_kb PID FIELD: VmRSS or VmHWM of a process, in kB
+  awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
+}
+wait_tracing() {  # wait_tracing PID STDERR: until fputrace says it traces (30 s at most)
+  for _ in $(seq 300); do
+    grep -q 'tracing with' "$2" 2>/dev/null && return 0
+    kill -0 "$1" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+mem_dir=$work/mem
+mkdir -p "$mem_dir" "$mem_dir-b" && mount -t tmpfs -o size=256m fputrace-mem "$mem_dir" &&
+  mount -t tmpfs -o size=256m fputrace-mem-b "$mem_dir-b"
+
+# (a) watch after four rounds of 4 processes x 19000 files (the fd hard limit
+# is 20000): its RSS stays under 64 MB, and the summary counts evictions.
+"$FPUTRACE" watch --json -o "$work/mem-watch.jsonl" 2>"$work/mem-watch.err" &
+wpid=$!
+if wait_tracing $wpid "$work/mem-watch.err" &&
+   "$LOAD" "$mem_dir" --files 19000 --procs 4 --rounds 4 >"$work/mem-load.out" 2>&1; then
+  sleep 1
+  rss=$(status_kb $wpid VmRSS) hwm=$(status_kb $wpid VmHWM)
+  kill -INT $wpid; wait $wpid; st=$?
+  if [[ $st -eq 0 ]] && ((rss < 64 * 1024)) && grep -q '"model_evictions":' "$work/mem-watch.jsonl"; then
+    echo "PASS watch memory: RSS $((rss / 1024)) MB (peak $((hwm / 1024)) MB) after $(cat "$work/mem-load.out")"
+    record watch-memory 0
+  else
+    echo "FAIL watch memory: exit $st, RSS $((rss / 1024)) MB (peak $((hwm / 1024)) MB); $(tail -n 1 "$work/mem-watch.jsonl")"
+    record watch-memory 1
+  fi
+else
+  echo "FAIL watch memory: $(cat "$work/mem-watch.err" "$work/mem-load.out")"; record watch-memory 1
+  kill -INT $wpid 2>/dev/null; wait $wpid
+fi
+
+# (b) record under two io_uring load loops for 6 s (one registers its files,
+# so every file is reported, pinned and released): its peak RSS stays under
+# 256 MB, and the file left by kill -9 reads with one warning line.
+"$FPUTRACE" record -o "$work/mem-rec.json" 2>"$work/mem-rec.err" &
+rpid=$!
+if wait_tracing $rpid "$work/mem-rec.err"; then
+  "$LOAD" "$mem_dir" --files 4000 --procs 2 --seconds 6 --register >"$work/mem-rec-load1.out" 2>&1 &
+  l1=$!
+  "$LOAD" "$mem_dir-b" --files 4000 --procs 2 --seconds 6 >"$work/mem-rec-load2.out" 2>&1 &
+  l2=$!
+  wait $l1; st1=$?; wait $l2; st2=$?
+  hwm=$(status_kb $rpid VmHWM)
+  kill -9 $rpid; wait $rpid 2>/dev/null
+  size=$(( $(stat -c %s "$work/mem-rec.json") >> 20 ))
+  "$FPUTRACE" report --json "$work/mem-rec.json" >"$work/mem-rec.report" 2>"$work/mem-rec.report.err"
+  st=$?
+  pins=$(grep -c '"event":"deferred"' "$work/mem-rec.report")
+  if [[ $st1 -eq 0 && $st2 -eq 0 && $st -eq 0 ]] && ((hwm < 256 * 1024 && pins > 0)) &&
+     [[ $(wc -l <"$work/mem-rec.report.err") -eq 1 ]] && grep -q 'trace ends early' "$work/mem-rec.report.err"; then
+    echo "PASS record memory: peak RSS $((hwm / 1024)) MB for a $size MB trace; after kill -9 report explains $pins deferrals: $(cat "$work/mem-rec.report.err")"
+    record record-memory 0
+  else
+    echo "FAIL record memory: loads $st1/$st2, report exit $st, peak RSS $((hwm / 1024)) MB, $size MB, $pins deferrals: $(head -c 500 "$work/mem-rec.report.err")"
+    record record-memory 1
+  fi
+else
+  echo "FAIL record memory: $(cat "$work/mem-rec.err")"; record record-memory 1
+  kill -9 $rpid 2>/dev/null; wait $rpid 2>/dev/null
+fi
+umount "$mem_dir" "$mem_dir-b"
+
+# (c) report and report --html of a 200 MB synthetic trace: linear, bounded.
+"$(dirname "$0")/../perf/report-big.sh" "$FPUTRACE" "$BIGTRACE" | sed 's/^/  /'
+record report-big "${PIPESTATUS[0]}"
+
 echo "$passes passed, $failures failed"
 [[ $failures -eq 0 ]]

@@ -85,7 +85,16 @@ __noinline int ft_report_exit_file(__u32 tgid, __u64 file)
 	if (!file)
 		return 0;
 	struct ft_file_state *st = bpf_map_lookup_elem(&files, &file);
-	if (!st || st->origin.tgid != tgid)
+	if (!st) {
+		/* Listed but gone from the owners map: __fput removed it (fput
+		 * probes), or, without them, the LRU map evicted it. Then what
+		 * it knew is lost: say so, and report the exit anyway. */
+		if (fput_backend != FT_BACKEND_TRACEPOINT)
+			return 0;
+		stat_inc(FT_STAT_MAP_FULL);
+		return FT_EXIT_FILE_MATTERS;
+	}
+	if (st->origin.tgid != tgid)
 		return 0;
 	st->origin.flags |= FT_ORIGIN_GONE;
 	if (st->origin.source == FT_SRC_URING_REG)

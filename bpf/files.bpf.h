@@ -35,7 +35,7 @@ struct ft_file_state {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 65536);
 	__type(key, __u64); /* struct file address */
 	__type(value, struct ft_file_state);
 } files SEC(".maps");

@@ -196,6 +196,13 @@ class SkelTracer : public Tracer {
 
   int poll(int timeout_ms) override {
     int n = ring_buffer__poll(rb_, timeout_ms);
+    // epoll may have woken us for the control ring alone: drain the file
+    // ring too before the remaining control records go out, or an exit
+    // would overtake the registration it follows.
+    if (n >= 0) {
+      int more = ring_buffer__consume(rb_);
+      if (more > 0) n += more;
+    }
     flush_control(UINT64_MAX);
     report_new_losses();
     if (n == -EINTR) return 0;

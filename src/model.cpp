@@ -132,6 +132,9 @@ bool Model::internal_mount(const FileRef& f) {
 
 Model::FileState& Model::remember_file(const FileRef& f) {
   if (!f.mount_path.empty() && !internal_mount(f)) kernel_mount_paths_[f.mnt_id] = f.mount_path;
+  // The evidence window of an EBUSY opens when a record first spoke of its
+  // mount (a umount naming it does not count).
+  if (!mount_first_seen_ns_.contains(f.mnt_id)) mount_first_seen_ns_[f.mnt_id] = now_ns_;
   auto [it, fresh] = files_.try_emplace(f.ptr);
   FileState& fs = it->second;
   if (fresh) {
@@ -154,7 +157,6 @@ Model::RingState& Model::ring_of(uint64_t ring, const Task& owner, uint64_t file
 }
 
 MountRef Model::name_mount(int32_t mnt_id) {
-  if (!mount_first_seen_ns_.contains(mnt_id)) mount_first_seen_ns_[mnt_id] = now_ns_;
   MountRef ref{mnt_id, ""};
   if (const std::string* k = kernel_mount_paths_.find(mnt_id))
     ref.path = *k;

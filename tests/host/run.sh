@@ -160,7 +160,7 @@ overload_run() {  # overload_run NAME [ENV...]
       "$repro" uring-registered --attempts 6 >"$dir/repro$r.jsonl" 2>"$dir/repro$r.err" &
     done
     wait
-    for s in 1 2; do umount "$dir/storm$s"; done' overload "$STORM" "$REPRO" "$dir" 2>"$work/$name.stderr" || st=1
+    for s in 1 2; do umount "$dir/storm$s" || umount -l "$dir/storm$s"; done' overload "$STORM" "$REPRO" "$dir" 2>"$work/$name.stderr" || st=1
   if [[ $st -ne 0 ]]; then
     echo "FAIL $name: watch failed: $(tail -n 3 "$work/$name.stderr")"; record "$name" 1; return
   fi

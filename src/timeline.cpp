@@ -538,7 +538,8 @@ json parse_whole(const std::string& text) {
   } catch (const json::parse_error& ex) {
     // nlohmann says "unexpected end of input" when the text stops mid-value.
     size_t end = text.find_last_not_of(" \t\r\n") + 1;
-    if (std::string_view(ex.what()).find("end of input") != std::string_view::npos)
+    // A text cut inside a string fails one byte past its end ("missing closing quote").
+    if (std::string_view(ex.what()).find("end of input") != std::string_view::npos || ex.byte > text.size())
       bad(fmt::format("truncated JSON at byte {} (the file ends inside a value)", end));
     bad(fmt::format("invalid JSON at byte {}", ex.byte));
   }

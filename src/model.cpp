@@ -105,7 +105,10 @@ bool Model::internal_mount(const FileRef& f) {
 }
 
 Model::FileState& Model::remember_file(const FileRef& f) {
-  if (!f.mount_path.empty() && !internal_mount(f)) kernel_mount_paths_[f.mnt_id] = f.mount_path;
+  if (!f.mount_path.empty() && !internal_mount(f)) {
+    kernel_mount_paths_[f.mnt_id] = f.mount_path;
+    kernel_mount_ns_[f.mnt_id] = f.mount_ns;
+  }
   FileState& fs = files_[f.ptr];
   // Keep a known path if a later record carried none.
   std::string path = fs.file.path.empty() ? f.path : fs.file.path;
@@ -118,18 +121,24 @@ Model::FileState& Model::remember_file(const FileRef& f) {
 MountRef Model::name_mount(int32_t mnt_id) {
   mount_first_seen_ns_.emplace(mnt_id, now_ns_);
   MountRef ref{mnt_id, ""};
-  if (auto k = kernel_mount_paths_.find(mnt_id); k != kernel_mount_paths_.end())
+  if (auto k = kernel_mount_paths_.find(mnt_id); k != kernel_mount_paths_.end()) {
     ref.path = k->second;
-  else if (auto m = mounts_.by_id(mnt_id))
+    ref.mntns = kernel_mount_ns(mnt_id);
+  } else if (auto m = mounts_.by_id(mnt_id))
     ref.path = m->path;
   return ref;
+}
+
+uint64_t Model::kernel_mount_ns(int32_t mnt_id) const {
+  auto it = kernel_mount_ns_.find(mnt_id);
+  return it == kernel_mount_ns_.end() ? 0 : it->second;
 }
 
 std::optional<MountRef> Model::mount_at(const std::string& raw) {
   std::string path = raw;
   while (path.size() > 1 && path.back() == '/') path.pop_back();
   for (const auto& [id, p] : kernel_mount_paths_)
-    if (p == path) return MountRef{id, p};
+    if (p == path) return MountRef{id, p, kernel_mount_ns(id)};
   if (auto m = mounts_.by_path(path)) return MountRef{m->id, m->path};
   return std::nullopt;
 }
@@ -447,6 +456,7 @@ std::vector<Finding> Model::on_umount(const Event& e) {
   for (uint64_t ptr : stale) forget_file(ptr);
   last_busy_ns_.erase(mount->id);
   kernel_mount_paths_.erase(mount->id);
+  kernel_mount_ns_.erase(mount->id);
   mount_first_seen_ns_.erase(mount->id);
   mounts_.forget(mount->id);
   return out;

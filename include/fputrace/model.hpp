@@ -34,7 +34,8 @@ std::string_view to_string(Confidence c);
 
 struct MountRef {
   int32_t id = 0;
-  std::string path;  // "" when the mount could not be named
+  std::string path;    // "" when the mount could not be named
+  uint64_t mntns = 0;  // the mount namespace path holds in, when the kernel named it; 0: fputrace's own
 };
 
 struct Pin {
@@ -139,6 +140,7 @@ class Model {
   bool internal_mount(const FileRef& f);
   FileState& remember_file(const FileRef& f);
   MountRef name_mount(int32_t mnt_id);
+  uint64_t kernel_mount_ns(int32_t mnt_id) const;
   std::optional<MountRef> mount_at(const std::string& path);
   // Creates or updates the pin on a file; returns a Deferred finding when the
   // pin is new or its holder changed.
@@ -152,6 +154,7 @@ class Model {
   // Mount points as the kernel named them in file records: they do not
   // depend on finding the mount in /proc before it goes away.
   std::map<int32_t, std::string> kernel_mount_paths_;
+  std::map<int32_t, uint64_t> kernel_mount_ns_;  // ...and the namespace each holds in
   std::map<uint64_t, FileState> files_;
   std::map<uint64_t, RingState> rings_;
   std::map<uint64_t, Request> requests_;

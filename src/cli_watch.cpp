@@ -13,6 +13,7 @@
 
 #include "cli.hpp"
 #include "cli_checks.hpp"
+#include "cli_filter.hpp"
 #include "command.hpp"
 #include "diagnose.hpp"
 #include "fputrace/escape.hpp"
@@ -199,20 +200,23 @@ int run_watch(const WatchOptions& o) {
   });
   Model model(named);
   TraceOptions topts{o.backend, *mount_ids};
+  const TaskFilter filter = resolve_filter(o.filter);
   auto tracer = start_tracer(
       topts,
-      [&](const Event& e) {
+      naming_cgroups([&](const Event& e) {
         if (!writes_ok()) return;
         // Mount names the model looks up are logged before the event itself.
         std::vector<Finding> findings = model.apply(e);
-        for (auto& log : raw_logs) log->write_json(event_to_json(e));
-        if (chrome) kept.push_back(e);
+        if (filter.keeps(e, findings)) {
+          for (auto& log : raw_logs) log->write_json(event_to_json(e));
+          if (chrome) kept.push_back(e);
+        }
         for (Finding& f : findings) {
           if (recording) continue;
           if (f.kind == Finding::Kind::UmountBusy) add_live_causes(f, static_cast<uint32_t>(::getpid()));
-          sink->write(f);
+          if (filter.matches(f)) sink->write(f);
         }
-      },
+      }),
       error);
   if (!tracer) {
     if (cmd) ::kill(cmd->pid(), SIGKILL), cmd->finished();

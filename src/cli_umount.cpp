@@ -16,8 +16,8 @@
 #include <thread>
 
 #include "cli.hpp"
-#include "command.hpp"
 #include "cli_filter.hpp"
+#include "command.hpp"
 #include "diagnose.hpp"
 #include "fputrace/escape.hpp"
 #include "fputrace/findings_out.hpp"

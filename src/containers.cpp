@@ -50,8 +50,8 @@ struct Pattern {
 // out ".scope". crio-conmon-<id> and libpod-conmon-<id> hold the monitor,
 // not the container: "conmon-<id>" is not hex, so they do not match.
 constexpr Pattern kPatterns[] = {
-    {"docker-", ".scope", "docker"},      {"cri-containerd-", ".scope", "containerd"},
-    {"crio-", ".scope", "crio"},          {"libpod-", ".scope", "podman"},
+    {"docker-", ".scope", "docker"}, {"cri-containerd-", ".scope", "containerd"},
+    {"crio-", ".scope", "crio"},     {"libpod-", ".scope", "podman"},
     {"libpod-", "", "podman"},
 };
 
@@ -231,8 +231,8 @@ bool TaskFilter::matches(std::string_view cgroup_path) const {
   if (!active()) return true;
   if (cgroup_path.empty()) return false;
   if (!cgroup.empty() && cgroup != "/") {
-    bool below = cgroup_path.starts_with(cgroup) &&
-                 (cgroup_path.size() == cgroup.size() || cgroup_path[cgroup.size()] == '/');
+    bool below =
+        cgroup_path.starts_with(cgroup) && (cgroup_path.size() == cgroup.size() || cgroup_path[cgroup.size()] == '/');
     if (!below) return false;
   }
   if (!container.empty()) {

@@ -22,11 +22,13 @@ void add_backend_option(CLI::App* sub, std::string& backend) {
 // --cgroup and --container: what they select depends on the command (what).
 void add_filter_options(CLI::App* sub, fputrace::TaskFilter& f, const std::string& what) {
   sub->add_option("--cgroup", f.cgroup,
-                  what + " tasks in this cgroup or below it: a cgroup2 path as /proc/PID/cgroup shows it "
-                         "(/system.slice/docker-ID.scope) or its directory under the cgroup2 mount");
+                  what +
+                      " tasks in this cgroup or below it: a cgroup2 path as /proc/PID/cgroup shows it "
+                      "(/system.slice/docker-ID.scope) or its directory under the cgroup2 mount");
   sub->add_option("--container", f.container,
-                  what + " tasks in a container whose id starts with ID (docker, containerd, cri-o, podman; a "
-                         "systemd unit name counts as an id); with --cgroup, both must hold");
+                  what +
+                      " tasks in a container whose id starts with ID (docker, containerd, cri-o, podman; a "
+                      "systemd unit name counts as an id); with --cgroup, both must hold");
 }
 
 // CLI11 reads "nan", "inf" and "1e10" as doubles, and its Range lets NaN
@@ -80,8 +82,7 @@ int main(int argc, char** argv) {
   r->add_option("--events", rec.events_path, "also write the raw event log (JSON lines) to FILE as it goes");
   r->add_option("--format", rec.trace_format, "chrome (default) or jsonl")->check(CLI::IsMember({"chrome", "jsonl"}));
   r->add_option("command", rec.command, "COMMAND [ARGS...] to run and trace (after --)");
-  add_filter_options(r, rec.filter,
-                     "record only the records of, and those needed to explain findings about,");
+  add_filter_options(r, rec.filter, "record only the records of, and those needed to explain findings about,");
 
   fputrace::ReportOptions rep;
   auto* p = app.add_subcommand("report", "explain a recorded trace offline");

@@ -212,8 +212,7 @@ std::string check_place(const json& task, const std::string& what, const std::st
   return "";
 }
 
-std::string check_container(const std::vector<Attempt>& attempts, const std::vector<json>& watch,
-                            char** argv) {
+std::string check_container(const std::vector<Attempt>& attempts, const std::vector<json>& watch, char** argv) {
   if (std::string uring = check_uring(attempts, watch); !uring.empty()) return uring;
   const std::string cgroup = argv[4], runtime = argv[5], id = argv[6];
   for (const auto& a : attempts) {

@@ -33,8 +33,8 @@ TEST(ContainerOf, EveryRuntime) {
   EXPECT_EQ(parsed("/system.slice/docker-" + kId + ".scope").id, kId);
   EXPECT_EQ(parsed("/docker/" + kId).runtime, "docker");
   EXPECT_EQ(parsed("/docker/" + kId).id, kId);
-  auto k8s = "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234_5678.slice/cri-containerd-" + kId +
-             ".scope";
+  auto k8s =
+      "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234_5678.slice/cri-containerd-" + kId + ".scope";
   EXPECT_EQ(parsed(k8s).runtime, "containerd");
   EXPECT_EQ(parsed(k8s).id, kId);
   EXPECT_EQ(parsed("/kubepods.slice/crio-" + kId + ".scope").runtime, "crio");
@@ -201,8 +201,8 @@ TEST_F(FakeCgroups, FindsTheCgroup2MountAndReadsProcPlaces) {
   std::ofstream(top_ + "/proc/self/mountinfo") << "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n";
   EXPECT_FALSE(find_cgroup2_mount(top_ + "/proc"));
 
-  std::ofstream(top_ + "/proc/42/cgroup") << "9:name=systemd:/\n4:memory:/x\n0::/system.slice/docker-"
-                                          << kId << ".scope\n";
+  std::ofstream(top_ + "/proc/42/cgroup")
+      << "9:name=systemd:/\n4:memory:/x\n0::/system.slice/docker-" << kId << ".scope\n";
   fs::create_directories(top_ + "/proc/42/ns/mnt");  // stands in for the nsfs inode
   ProcPlace p = read_proc_place(top_ + "/proc/42");
   EXPECT_EQ(p.cgroup_path, "/system.slice/docker-" + kId + ".scope");

@@ -134,6 +134,8 @@ static __always_inline void fill_task(struct ft_task *out)
 		out->flags |= FT_TASK_IO_WORKER;
 	if (out->tgid == out->tid)
 		out->flags |= FT_TASK_LEADER;
+	out->mntns = ft_task_mnt_ns(t);
+	out->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(out->comm, sizeof(out->comm));
 }
 

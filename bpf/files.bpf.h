@@ -81,6 +81,10 @@ static __always_inline void fill_origin_current(struct ft_origin *o, __u32 sourc
 	o->flags = 0;
 	o->ring = ring;
 	o->time_ns = bpf_ktime_get_ns();
+	/* Where the owner ran (its container), read once per new owner: the
+	 * collector names the cgroup from its id. */
+	o->cgroup_id = bpf_get_current_cgroup_id();
+	o->mntns = ft_task_mnt_ns(ft_current_task());
 	bpf_get_current_comm(o->comm, sizeof(o->comm));
 }
 

@@ -82,6 +82,17 @@ static __always_inline __u32 ft_task_flags_raw(struct task_struct *t)
 #endif
 }
 
+/* The task's mount namespace as /proc/PID/ns/mnt names it (ns.inum); 0 once
+ * exit_task_namespaces() has cleared nsproxy (a read of NULL yields 0). */
+static __always_inline __u32 ft_task_mnt_ns(struct task_struct *t)
+{
+#ifdef FT_READ_CAST
+	return t->nsproxy->mnt_ns->ns.inum;
+#else
+	return BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum);
+#endif
+}
+
 static __always_inline struct file *ft_as_file(__u64 addr)
 {
 #ifdef FT_READ_CAST
@@ -413,6 +424,13 @@ static __always_inline void ft_file_mount_path(struct file *f, struct ft_file *o
 	m = ft_real_mount(f->f_path.mnt);
 #else
 	m = ft_real_mount(BPF_CORE_READ(f, f_path.mnt));
+#endif
+	/* The walk ends at the root mount of the mount's own namespace: that is
+	 * where the path holds (a kworker's record may name a container's mount). */
+#ifdef FT_READ_CAST
+	out->mnt_ns = m->mnt_ns ? m->mnt_ns->ns.inum : 0;
+#else
+	out->mnt_ns = BPF_CORE_READ(m, mnt_ns, ns.inum);
 #endif
 	if (ft_walk_names(m, ft_mount_root(m), out->mnt_names))
 		out->flags |= FT_FILE_MNT_TRUNCATED;

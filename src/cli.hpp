@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "fputrace/containers.hpp"
 #include "fputrace/mounts.hpp"
 
 namespace fputrace {
@@ -20,6 +21,7 @@ struct WatchOptions {
   std::string trace_path;
   std::string trace_format = "chrome";  // "chrome" or "jsonl"
   double duration_s = 0;                // stop after this long; 0: no limit
+  TaskFilter filter;                    // --cgroup, --container (cli_filter.hpp)
 };
 int run_watch(const WatchOptions& o);
 
@@ -40,6 +42,7 @@ struct BusyOptions {
   bool json = false;
   int watch_ms = 300;
   std::string backend = "auto";
+  TaskFilter filter;
 };
 int run_busy(const BusyOptions& o);
 
@@ -51,6 +54,7 @@ struct UmountOptions {
   bool json = false;
   std::string backend = "auto";
   std::vector<std::string> command;  // run first, then unmount
+  TaskFilter filter;                 // only for the report when it times out
 };
 // Exit status: 0 unmounted, 1 error, 2 timed out (nothing unmounted).
 int run_umount(const UmountOptions& o);

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "cli.hpp"
+#include "cli_filter.hpp"
 #include "diagnose.hpp"
 #include "fputrace/escape.hpp"
 #include "fputrace/findings_out.hpp"
@@ -27,20 +28,23 @@ int run_busy(const BusyOptions& o) {
   TraceOptions topts{o.backend, {mount->id}};
   auto tracer = start_tracer(
       topts,
-      [&](const Event& e) {
+      naming_cgroups([&](const Event& e) {
         for (Finding& f : model.apply(e))
           if (f.kind == Finding::Kind::Deferred) deferred.push_back(f);
-      },
+      }),
       error);
   if (!tracer) return complain(error), 1;
   auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(o.watch_ms);
   while (std::chrono::steady_clock::now() < until) tracer->poll(20);
 
   Finding busy = busy_now(model, MountRef{mount->id, mount->path});
+  const TaskFilter filter = resolve_filter(o.filter);
+  if (print_unmatched("busy", busy, filter, o.json)) return 0;
 
   if (o.json) {
     nlohmann::json j = finding_to_json(busy);
     j["event"] = "busy";
+    note_filter(j, filter);
     j["watched_ms"] = o.watch_ms;
     j["deferred_seen"] = deferred.size();
     fmt::print("{}\n", dump_json(std::move(j)));

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "cli.hpp"
+#include "cli_filter.hpp"
 #include "command.hpp"
 #include "diagnose.hpp"
 #include "fputrace/escape.hpp"
@@ -77,9 +78,15 @@ void report_success(const UmountOptions& o, double waited_ms, size_t releases, i
 
 int report_timeout(const UmountOptions& o, Model& model, const MountInfo& mount, double waited_ms) {
   Finding busy = busy_now(model, MountRef{mount.id, mount.path});
+  const TaskFilter filter = resolve_filter(o.filter);
+  if (!o.json && !filter.matches(busy))
+    fmt::print("timed out after {:.1f} s: {} is still busy; nothing was unmounted\n", waited_ms / 1000.0,
+               printable(o.path));
+  if (print_unmatched("umount_timeout", busy, filter, o.json)) return 2;
   if (o.json) {
     nlohmann::json j = finding_to_json(busy);
     j["event"] = "umount_timeout";
+    note_filter(j, filter);
     j["waited_ms"] = waited_ms;
     fmt::print("{}\n", dump_json(std::move(j)));
   } else {
@@ -111,13 +118,13 @@ int run_umount(const UmountOptions& o) {
   if (mount) topts.mount_ids = {mount->id};
   auto tracer = start_tracer(
       topts,
-      [&](const Event& e) {
+      naming_cgroups([&](const Event& e) {
         model.apply(e);
         if (may_release(e.type)) {
           release_seen = true;
           ++releases;
         }
-      },
+      }),
       error);
   if (!tracer) return complain(error), 1;
 

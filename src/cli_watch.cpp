@@ -16,6 +16,7 @@
 
 #include "cli.hpp"
 #include "cli_checks.hpp"
+#include "cli_filter.hpp"
 #include "command.hpp"
 #include "diagnose.hpp"
 #include "fputrace/escape.hpp"
@@ -128,14 +129,14 @@ class FindingQueue {
     queue_.push_back(Entry{std::move(f), std::move(scan)});
   }
   bool empty() const { return queue_.empty(); }
-  void flush(Sink& sink, bool wait) {
+  void flush(Sink& sink, bool wait, const TaskFilter& filter) {
     while (!queue_.empty()) {
       Entry& head = queue_.front();
       if (head.scan) {
         if (!wait && head.scan->wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
         apply_diagnosis(head.finding, head.scan->get());
       }
-      sink.write(head.finding);
+      if (filter.matches(head.finding)) sink.write(head.finding);
       queue_.pop_front();
     }
   }
@@ -246,26 +247,30 @@ int run_watch(const WatchOptions& o) {
   Model model(named);
   FindingQueue pending;
   TraceOptions topts{o.backend, *mount_ids};
+  const TaskFilter filter = resolve_filter(o.filter);
   auto tracer = start_tracer(
       topts,
-      [&](const Event& e) {
+      naming_cgroups([&](const Event& e) {
         if (!writes_ok()) return;
         Event ev = e;
         resolve_in_caller_namespace(ev);
         // Mount names the model looks up are logged before the event itself.
         std::vector<Finding> findings = model.apply(ev);
-        for (auto& log : raw_logs) log->write_json(event_to_json(ev));
-        if (trace) trace->add(ev, findings);  // the live model's findings: one model is enough
+        if (filter.keeps(ev, findings)) {
+          for (auto& log : raw_logs) log->write_json(event_to_json(ev));
+          if (trace) trace->add(ev, findings);  // the live model's findings: one model is enough
+        }
         for (Finding& f : findings) {
           if (recording) continue;
           // The procfs scan of an EBUSY starts now on its own thread; the
-          // findings stay in order behind it.
+          // findings stay in order behind it (and the filter judges them once
+          // the live holders are known).
           std::optional<std::future<LiveScan>> scan;
           if (f.kind == Finding::Kind::UmountBusy) scan = start_live_scan(f.mount, static_cast<uint32_t>(::getpid()));
           pending.push(std::move(f), std::move(scan));
         }
-        pending.flush(*sink, false);
-      },
+        pending.flush(*sink, false, filter);
+      }),
       error);
   if (!tracer) {
     if (cmd) ::kill(cmd->pid(), SIGKILL), cmd->finished();
@@ -283,7 +288,7 @@ int run_watch(const WatchOptions& o) {
   auto flushed = std::chrono::steady_clock::now(), trimmed = flushed;
   while (!g_stop && writes_ok()) {
     tracer->poll(pending.empty() ? 100 : 5);
-    pending.flush(*sink, false);
+    pending.flush(*sink, false, filter);
     auto now = std::chrono::steady_clock::now();
     if (trace_out && now - flushed >= kTraceFlushEvery) {
       trace_out->flush();
@@ -300,7 +305,7 @@ int run_watch(const WatchOptions& o) {
   if (writes_ok()) drain(*tracer, 250);
   tracer->detach();
   if (writes_ok()) drain(*tracer, 20);
-  pending.flush(*sink, true);
+  pending.flush(*sink, true, filter);
   CollectorLosses losses{model.evictions(), 0};
   if (trace) {
     trace->finish();

@@ -88,6 +88,8 @@ std::optional<Owner> owner_of(const ft_origin& o) {
       return std::nullopt;  // FT_SRC_NONE: no owner known
   }
   owner.task = Task{o.tgid, o.tid, 0, bounded(o.comm, FT_COMM_LEN)};
+  owner.task.cgroup_id = o.cgroup_id;  // the path is the collector's to find (containers.hpp)
+  owner.task.mntns = o.mntns;
   owner.ring = o.ring;
   owner.since_ns = o.time_ns;
   owner.found_at_exit = o.flags & FT_ORIGIN_AT_EXIT;
@@ -110,6 +112,8 @@ Event decode_umount(const ft_umount_event& raw) {
   e.backend = backend_of(raw.backend);
   e.time_ns = raw.time_ns;
   e.task = Task{raw.task.tgid, raw.task.tid, raw.task.flags, bounded(raw.task.comm, FT_COMM_LEN)};
+  e.task.cgroup_id = raw.task.cgroup_id;
+  e.task.mntns = raw.task.mntns;
   e.ret = raw.ret;
   e.detail = raw.flags;
   e.path = bounded(raw.path, FT_UMOUNT_PATH_LEN);
@@ -160,6 +164,8 @@ std::optional<Event> decode_event(const void* data, size_t size) {
   e.backend = backend_of(raw.backend);
   e.time_ns = raw.time_ns;
   e.task = Task{raw.task.tgid, raw.task.tid, raw.task.flags, bounded(raw.task.comm, FT_COMM_LEN)};
+  e.task.cgroup_id = raw.task.cgroup_id;
+  e.task.mntns = raw.task.mntns;
   e.file.ptr = raw.file.ptr;
   e.file.ino = raw.file.ino;
   e.file.dev = raw.file.dev;
@@ -169,6 +175,7 @@ std::optional<Event> decode_event(const void* data, size_t size) {
     e.file.path_truncated = raw.file.flags & FT_FILE_PATH_TRUNCATED;
     e.file.mount_path = join_path(raw.file.mnt_names, raw.file.flags & FT_FILE_MNT_TRUNCATED);
     if (e.file.mount_path.empty()) e.file.mount_path = "/";
+    e.file.mount_ns = raw.file.mnt_ns;
   }
   e.ring = raw.ring;
   e.req = raw.req;

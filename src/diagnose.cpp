@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <unistd.h>
 
+#include "fputrace/containers.hpp"
 #include "fputrace/escape.hpp"
 #include "fputrace/findings_out.hpp"
 #include "fputrace/holders.hpp"
@@ -17,10 +18,10 @@ std::vector<std::string> pin_lines(const std::vector<Pin>& pins, uint64_t now_ns
   std::vector<std::string> lines;
   for (const Pin& p : pins) {
     double held_ms = now_ns >= p.since_ns ? static_cast<double>(now_ns - p.since_ns) / 1e6 : 0.0;
-    lines.push_back(fmt::format("{} (ino {}) from {} (pid {}) via {}, held by {} for {:.1f} ms [{}]: {}",
+    lines.push_back(fmt::format("{} (ino {}) from {} (pid {}{}) via {}, held by {} for {:.1f} ms [{}]: {}",
                                 printable(full_path(p.mount, p.file)), p.file.ino, printable(p.origin.comm),
-                                p.origin.tgid, to_string(p.source), to_string(p.holder), held_ms,
-                                to_string(p.confidence), printable(p.why)));
+                                p.origin.tgid, printable(place_suffix(p.origin)), to_string(p.source),
+                                to_string(p.holder), held_ms, to_string(p.confidence), printable(p.why)));
   }
   return lines;
 }

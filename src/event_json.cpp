@@ -13,8 +13,20 @@ using nlohmann::json;
 
 namespace {
 
+// Where a task ran, when known: "cgroup":{"id":N,"path":...} and "mntns".
+// Logs from before these fields read back as unknown.
+void put_place(json& j, const Task& t) {
+  if (t.cgroup_id || !t.cgroup_path.empty()) {
+    j["cgroup"] = {{"id", t.cgroup_id}};
+    if (!t.cgroup_path.empty()) j["cgroup"]["path"] = t.cgroup_path;
+  }
+  if (t.mntns) j["mntns"] = t.mntns;
+}
+
 json task_to_json(const Task& t) {
-  return {{"tgid", t.tgid}, {"tid", t.tid}, {"flags", t.flags}, {"comm", t.comm}};
+  json j{{"tgid", t.tgid}, {"tid", t.tid}, {"flags", t.flags}, {"comm", t.comm}};
+  put_place(j, t);
+  return j;
 }
 
 template <typename T>
@@ -35,6 +47,16 @@ T optional_field(const json& j, const char* name, T fallback) {
   return j.contains(name) ? field<T>(j, name) : fallback;
 }
 
+void read_place(const json& j, Task& t) {
+  if (j.contains("cgroup") && !j["cgroup"].is_null()) {
+    const json& c = j["cgroup"];
+    if (!c.is_object()) throw std::invalid_argument("cgroup is not an object");
+    t.cgroup_id = optional_field<uint64_t>(c, "id", 0);
+    t.cgroup_path = optional_field<std::string>(c, "path", "");
+  }
+  t.mntns = optional_field<uint64_t>(j, "mntns", 0);
+}
+
 Task task_from_json(const json& j) {
   if (!j.is_object()) throw std::invalid_argument("task is not an object");
   Task t;
@@ -42,6 +64,7 @@ Task task_from_json(const json& j) {
   t.tid = field<uint32_t>(j, "tid");
   t.flags = optional_field<uint32_t>(j, "flags", 0);
   t.comm = optional_field<std::string>(j, "comm", "");
+  read_place(j, t);
   return t;
 }
 
@@ -51,6 +74,7 @@ json owner_to_json(const Owner& o) {
          {"tid", o.task.tid},
          {"comm", o.task.comm},
          {"since_ns", o.since_ns}};
+  put_place(j, o.task);
   if (o.ring) j["ring"] = o.ring;
   if (o.found_at_exit) j["found_at_exit"] = true;
   if (o.gone) j["gone"] = true;
@@ -68,6 +92,7 @@ Owner owner_from_json(const json& j) {
   o.task.tgid = field<uint32_t>(j, "tgid");
   o.task.tid = field<uint32_t>(j, "tid");
   o.task.comm = optional_field<std::string>(j, "comm", "");
+  read_place(j, o.task);
   o.since_ns = optional_field<uint64_t>(j, "since_ns", 0);
   o.ring = optional_field<uint64_t>(j, "ring", 0);
   o.found_at_exit = optional_field<bool>(j, "found_at_exit", false);
@@ -139,6 +164,7 @@ json event_to_json(const Event& e) {
     j["file"] = {{"ptr", e.file.ptr},       {"ino", e.file.ino},   {"dev", e.file.dev},
                  {"mnt_id", e.file.mnt_id}, {"path", e.file.path}, {"path_truncated", e.file.path_truncated}};
     if (!e.file.mount_path.empty()) j["file"]["mount_path"] = e.file.mount_path;
+    if (e.file.mount_ns) j["file"]["mount_ns"] = e.file.mount_ns;
   }
   if (e.ring) j["ring"] = e.ring;
   if (e.req) j["req"] = e.req;
@@ -173,6 +199,7 @@ Event event_from_json(const json& j) {
     e.file.path = optional_field<std::string>(f, "path", "");
     e.file.path_truncated = optional_field<bool>(f, "path_truncated", false);
     e.file.mount_path = optional_field<std::string>(f, "mount_path", "");
+    e.file.mount_ns = optional_field<uint64_t>(f, "mount_ns", 0);
   }
   e.ring = optional_field<uint64_t>(j, "ring", 0);
   e.req = optional_field<uint64_t>(j, "req", 0);

@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include "fputrace/containers.hpp"
 #include "fputrace/findings_out.hpp"
 
 namespace fputrace {
@@ -17,12 +18,16 @@ std::string full_path(const MountRef& mount, const FileRef& file) {
 namespace {
 
 json task_json(const Task& t) {
-  return {{"tgid", t.tgid}, {"tid", t.tid}, {"comm", t.comm}};
+  json j{{"tgid", t.tgid}, {"tid", t.tid}, {"comm", t.comm}};
+  put_task_place(j, t);
+  return j;
 }
 
 json mount_json(const MountRef& m) {
   json j{{"id", m.id}};
   j["path"] = m.path.empty() ? json(nullptr) : json(m.path);
+  // The namespace the kernel named the path in; null: fputrace's own table.
+  j["mntns"] = m.mntns ? json(m.mntns) : json(nullptr);
   return j;
 }
 

@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include "fputrace/containers.hpp"
 #include "fputrace/escape.hpp"
 #include "fputrace/findings_out.hpp"
 
@@ -20,8 +21,10 @@ std::string stamp(uint64_t ns) {
 std::string who(const Pin& p) {
   std::string comm = printable(p.origin.comm);
   if (!p.origin_known) return fmt::format("no known owner (dropped by {} {})", comm, p.origin.tid);
-  if (p.origin.tid != p.origin.tgid) return fmt::format("{} (pid {}, thread {})", comm, p.origin.tgid, p.origin.tid);
-  return fmt::format("{} (pid {})", comm, p.origin.tgid);
+  std::string where = printable(place_suffix(p.origin));
+  if (p.origin.tid != p.origin.tgid)
+    return fmt::format("{} (pid {}, thread {}{})", comm, p.origin.tgid, p.origin.tid, where);
+  return fmt::format("{} (pid {}{})", comm, p.origin.tgid, where);
 }
 
 std::string mount_name(const MountRef& m) {
@@ -71,8 +74,8 @@ std::string finding_to_text(const Finding& f) {
 std::string finding_body_text(const Finding& f) {
   switch (f.kind) {
     case Finding::Kind::UmountBusy: {
-      std::string out = fmt::format("{} EBUSY     umount {} by {} ({})\n", stamp(f.time_ns), mount_name(f.mount),
-                                    printable(f.actor.comm), f.actor.tgid);
+      std::string out = fmt::format("{} EBUSY     umount {} by {} ({}{})\n", stamp(f.time_ns), mount_name(f.mount),
+                                    printable(f.actor.comm), f.actor.tgid, printable(place_suffix(f.actor)));
       if (!f.live_text.empty()) return out + indented(f.live_text, 26);
       if (f.pins.empty())
         return out +

@@ -17,6 +17,7 @@
 #include <set>
 #include <sstream>
 
+#include "fputrace/containers.hpp"
 #include "fputrace/escape.hpp"
 #include "fputrace/mounts.hpp"
 
@@ -258,7 +259,7 @@ FdInfo read_fdinfo(const std::string& file) {
 class Scanner {
  public:
   Scanner(const MountTarget& target, std::set<int32_t> copies, const ScanOptions& opts)
-      : target_(target), copies_(std::move(copies)), opts_(opts) {}
+      : target_(target), copies_(std::move(copies)), opts_(opts), cgroups_(find_cgroup2_mount(opts.proc_root)) {}
 
   void scan_all();
 
@@ -272,6 +273,7 @@ class Scanner {
     std::string dir;
     std::optional<std::string> comm;
     bool denied = false;
+    std::optional<ProcPlace> place;
   };
 
   void scan_pid(uint32_t tgid);
@@ -282,11 +284,13 @@ class Scanner {
   std::optional<int32_t> owner(const Resolved& r) const;
   void add(Proc& p, int32_t on, HoldKind kind, const Resolved& r, int fd = -1);
   const std::string& comm(Proc& p);
+  void set_place(Proc& p, LiveHolder& h);
   void note(Proc& p, Access a) { p.denied |= a == Access::Denied; }
 
   const MountTarget& target_;
   std::set<int32_t> copies_;
   const ScanOptions& opts_;
+  CgroupPaths cgroups_;
 };
 
 void Scanner::scan_all() {
@@ -366,6 +370,7 @@ std::optional<int32_t> Scanner::owner(const Resolved& r) const {
 
 void Scanner::add(Proc& p, int32_t on, HoldKind kind, const Resolved& r, int fd) {
   LiveHolder h{kind, p.tgid, comm(p), r.path, fd, r.ino};
+  set_place(p, h);
   if (on == target_.mount.id)
     holders.push_back(std::move(h));
   else
@@ -379,6 +384,14 @@ const std::string& Scanner::comm(Proc& p) {
     p.comm = c;
   }
   return *p.comm;
+}
+
+// Its cgroup and mount namespace, read once per process that holds something.
+void Scanner::set_place(Proc& p, LiveHolder& h) {
+  if (!p.place) p.place = read_proc_place(p.dir);
+  h.cgroup_path = p.place->cgroup_path;
+  h.mntns = p.place->mntns;
+  if (!h.cgroup_path.empty()) h.cgroup_id = cgroups_.id_of(h.cgroup_path).value_or(0);
 }
 
 }  // namespace
@@ -432,6 +445,14 @@ LiveCauses find_live_causes(const MountTarget& target, const ScanOptions& opts) 
   return out;
 }
 
+Task holder_task(const LiveHolder& h) {
+  Task t{h.tgid, h.tgid, 0, h.comm};
+  t.cgroup_id = h.cgroup_id;
+  t.cgroup_path = h.cgroup_path;
+  t.mntns = h.mntns;
+  return t;
+}
+
 std::string verdict_for(const LiveCauses& causes, size_t deferred_pins) {
   if (!causes.submounts.empty()) return "child_mounts";
   if (!causes.holders.empty()) return "live_holder";
@@ -473,7 +494,9 @@ nlohmann::json holders_json(const std::vector<LiveHolder>& hs) {
 }  // namespace
 
 nlohmann::json live_holder_to_json(const LiveHolder& h) {
-  nlohmann::json j{{"origin", {{"tgid", h.tgid}, {"tid", h.tgid}, {"comm", h.comm}}},
+  nlohmann::json origin{{"tgid", h.tgid}, {"tid", h.tgid}, {"comm", h.comm}};
+  put_task_place(origin, holder_task(h));
+  nlohmann::json j{{"origin", origin},
                    {"source", to_string(h.source)},
                    {"holder", "process"},
                    {"file", {{"ino", h.ino}, {"path", h.path}}},
@@ -547,7 +570,7 @@ constexpr size_t kMaxLines = 10;
 
 // Names from procfs are bytes: printable() before they reach a terminal.
 std::string who(const LiveHolder& h) {
-  return fmt::format("{} (pid {})", printable(h.comm), h.tgid);
+  return fmt::format("{} (pid {}{})", printable(h.comm), h.tgid, printable(place_suffix(holder_task(h))));
 }
 std::string kill(const LiveHolder& h) {
   return fmt::format("kill PID {} ({})", h.tgid, printable(h.comm));

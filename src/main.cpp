@@ -19,6 +19,18 @@ void add_backend_option(CLI::App* sub, std::string& backend) {
       ->check(CLI::IsMember({"auto", "fentry", "kprobe", "tracepoint"}));
 }
 
+// --cgroup and --container: what they select depends on the command (what).
+void add_filter_options(CLI::App* sub, fputrace::TaskFilter& f, const std::string& what) {
+  sub->add_option("--cgroup", f.cgroup,
+                  what +
+                      " tasks in this cgroup or below it: a cgroup2 path as /proc/PID/cgroup shows it "
+                      "(/system.slice/docker-ID.scope) or its directory under the cgroup2 mount");
+  sub->add_option("--container", f.container,
+                  what +
+                      " tasks in a container whose id starts with ID (docker, containerd, cri-o, podman; a "
+                      "systemd unit name counts as an id); with --cgroup, both must hold");
+}
+
 // CLI11 reads "nan", "inf" and "1e10" as doubles, and its Range lets NaN
 // through: numbers are checked as text first.
 CLI::Validator number_in(double lo, bool lo_open, double hi) {
@@ -55,6 +67,9 @@ int main(int argc, char** argv) {
   add_backend_option(w, watch.backend);
   w->add_option("--events", watch.events_path, "also write the raw event log (JSON lines) to FILE");
   w->add_option("command", watch.command, "COMMAND [ARGS...] to run and trace (after --)");
+  add_filter_options(w, watch.filter,
+                     "print only findings (and log only records) about a pin's origin, the umount caller or a live "
+                     "holder among");
 
   fputrace::WatchOptions rec;
   auto* r = app.add_subcommand("record", "record a trace (Chrome Trace Event JSON for Perfetto, or the raw event log)");
@@ -67,6 +82,7 @@ int main(int argc, char** argv) {
   r->add_option("--events", rec.events_path, "also write the raw event log (JSON lines) to FILE as it goes");
   r->add_option("--format", rec.trace_format, "chrome (default) or jsonl")->check(CLI::IsMember({"chrome", "jsonl"}));
   r->add_option("command", rec.command, "COMMAND [ARGS...] to run and trace (after --)");
+  add_filter_options(r, rec.filter, "record only the records of, and those needed to explain findings about,");
 
   fputrace::ReportOptions rep;
   auto* p = app.add_subcommand("report", "explain a recorded trace offline");
@@ -87,6 +103,7 @@ int main(int argc, char** argv) {
        fmt::format("how long to watch for deferred releases (0 <= N <= {}, default 300)", fputrace::kMaxWatchMs))
       ->check(number_in(0, false, fputrace::kMaxWatchMs));
   add_backend_option(b, busy.backend);
+  add_filter_options(b, busy.filter, "explain the mount only if a deferred pin or live holder comes from");
 
   fputrace::UmountOptions um;
   auto* u = app.add_subcommand("umount",
@@ -100,6 +117,8 @@ int main(int argc, char** argv) {
   u->add_flag("-l,--lazy", um.lazy, "MNT_DETACH (returns at once; the superblock lives on)");
   u->add_flag("--json", um.json, "JSON output");
   add_backend_option(u, um.backend);
+  add_filter_options(u, um.filter,
+                     "on timeout, explain what holds the mount only if a deferred pin or live holder comes from");
   u->add_option("command", um.command, "COMMAND [ARGS...] to run first (after --), then unmount");
 
   try {

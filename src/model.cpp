@@ -49,6 +49,7 @@ Model::Model(MountNames& mounts, ModelLimits limits)
     : mounts_(mounts),
       limits_(limits),
       kernel_mount_paths_(limits.mounts),
+      kernel_mount_ns_(limits.mounts),
       rings_(limits.rings),
       requests_(limits.requests),
       last_busy_ns_(limits.mounts),
@@ -131,7 +132,10 @@ bool Model::internal_mount(const FileRef& f) {
 }
 
 Model::FileState& Model::remember_file(const FileRef& f) {
-  if (!f.mount_path.empty() && !internal_mount(f)) kernel_mount_paths_[f.mnt_id] = f.mount_path;
+  if (!f.mount_path.empty() && !internal_mount(f)) {
+    kernel_mount_paths_[f.mnt_id] = f.mount_path;
+    kernel_mount_ns_[f.mnt_id] = f.mount_ns;
+  }
   // The evidence window of an EBUSY opens when a record first spoke of its
   // mount (a umount naming it does not count).
   if (!mount_first_seen_ns_.contains(f.mnt_id)) mount_first_seen_ns_[f.mnt_id] = now_ns_;
@@ -158,11 +162,17 @@ Model::RingState& Model::ring_of(uint64_t ring, const Task& owner, uint64_t file
 
 MountRef Model::name_mount(int32_t mnt_id) {
   MountRef ref{mnt_id, ""};
-  if (const std::string* k = kernel_mount_paths_.find(mnt_id))
+  if (const std::string* k = kernel_mount_paths_.find(mnt_id)) {
     ref.path = *k;
-  else if (auto m = mounts_.by_id(mnt_id))
+    ref.mntns = kernel_mount_ns(mnt_id);
+  } else if (auto m = mounts_.by_id(mnt_id))
     ref.path = m->path;
   return ref;
+}
+
+uint64_t Model::kernel_mount_ns(int32_t mnt_id) const {
+  const uint64_t* ns = kernel_mount_ns_.find(mnt_id);
+  return ns ? *ns : 0;
 }
 
 std::optional<MountRef> Model::mount_at(const std::string& raw) {
@@ -170,7 +180,7 @@ std::optional<MountRef> Model::mount_at(const std::string& raw) {
   while (path.size() > 1 && path.back() == '/') path.pop_back();
   std::optional<MountRef> found;
   kernel_mount_paths_.for_each([&](int32_t id, const std::string& p) {
-    if (!found && p == path) found = MountRef{id, p};
+    if (!found && p == path) found = MountRef{id, p, kernel_mount_ns(id)};
   });
   if (found) return found;
   if (auto m = mounts_.by_path(path)) return MountRef{m->id, m->path};
@@ -661,6 +671,7 @@ std::vector<Finding> Model::on_umount(const Event& e) {
   for (uint64_t file : stale) forget_file(file);
   last_busy_ns_.erase(mount->id);
   kernel_mount_paths_.erase(mount->id);
+  kernel_mount_ns_.erase(mount->id);
   mount_first_seen_ns_.erase(mount->id);
   mounts_.forget(mount->id);
   return out;

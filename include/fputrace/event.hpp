@@ -49,6 +49,13 @@ struct Task {
   uint32_t tid = 0;
   uint32_t flags = 0;  // FT_TASK_* from events.h
   std::string comm;
+  // Where it ran (containers.hpp): the cgroup2 id (the inode number of the
+  // cgroup's directory) and its path from the hierarchy's root, as
+  // /proc/PID/cgroup's 0:: line says; the mount namespace inode, as
+  // /proc/PID/ns/mnt. 0 and "" when unknown (old logs, a removed cgroup).
+  uint64_t cgroup_id = 0;
+  std::string cgroup_path;
+  uint64_t mntns = 0;
 
   bool kernel_thread() const;
   bool exiting() const;
@@ -64,6 +71,7 @@ struct FileRef {
   std::string path;  // relative to the mount root ("/dir/name"); "" if unknown
   bool path_truncated = false;
   std::string mount_path;  // the mount's mount point as the kernel named it; "" if not sent
+  uint64_t mount_ns = 0;   // the mount namespace mount_path holds in; 0 if unknown
 };
 
 struct Owner {

@@ -87,6 +87,9 @@ struct ft_origin {
 	__u64 ring;   /* io_ring_ctx address or aio context id */
 	__u64 time_ns;
 	char comm[FT_COMM_LEN];
+	__u64 cgroup_id; /* cgroup2 id (bpf_get_current_cgroup_id) when it claimed the file */
+	__u32 mntns;     /* its mount namespace (ns.inum, as /proc/PID/ns/mnt); 0: unknown */
+	__u32 pad;
 };
 
 /* ft_event.detail for FT_EV_RING_FILE. */
@@ -115,7 +118,8 @@ struct ft_task {
 	__u32 tgid;
 	__u32 tid;
 	__u32 flags;
-	__u32 pad;
+	__u32 mntns;     /* mount namespace inode (ns.inum); 0: none left (late in exit) */
+	__u64 cgroup_id; /* cgroup2 id: the inode number of its directory */
 	char comm[FT_COMM_LEN];
 };
 
@@ -132,7 +136,9 @@ struct ft_file {
 	__s32 mnt_id; /* struct mount mnt_id, as in /proc/PID/mountinfo */
 	char names[FT_PATH_DEPTH][FT_NAME_LEN]; /* dentry names, leaf first; "" ends */
 	__u32 flags; /* enum ft_file_flags */
-	__u32 pad;
+	/* The mount namespace mnt_names[] holds in: the mount's own (the walk
+	 * ends at that namespace's root mount); 0 if the mount is in none. */
+	__u32 mnt_ns;
 	/* The mount point of the file's mount, leaf first, as the kernel names
 	 * it: the collector need not find the mount in /proc before it is gone. */
 	char mnt_names[FT_PATH_DEPTH][FT_NAME_LEN];

@@ -40,7 +40,15 @@ struct LiveHolder {
   std::string path;  // as procfs names it (may end in " (deleted)")
   int fd = -1;       // HoldKind::Fd only
   uint64_t ino = 0;
+  // Where it runs (containers.hpp): /proc/PID/cgroup's 0:: path, that
+  // cgroup's id (0 if the cgroup2 mount was not found), /proc/PID/ns/mnt.
+  uint64_t cgroup_id = 0;
+  std::string cgroup_path;
+  uint64_t mntns = 0;
 };
+
+// The holder as a task (tid = tgid), for the outputs every task shares.
+Task holder_task(const LiveHolder& h);
 
 // A copy of the mount that umount propagates to (it sits at the same place
 // under a peer or slave of the parent mount) and that live processes hold:

@@ -38,7 +38,8 @@ std::string_view to_string(Confidence c);
 
 struct MountRef {
   int32_t id = 0;
-  std::string path;  // "" when the mount could not be named
+  std::string path;    // "" when the mount could not be named
+  uint64_t mntns = 0;  // the mount namespace path holds in, when the kernel named it; 0: fputrace's own
 };
 
 struct Pin {
@@ -202,6 +203,7 @@ class Model {
   void enforce_caps();
   void compact_orders();
   MountRef name_mount(int32_t mnt_id);
+  uint64_t kernel_mount_ns(int32_t mnt_id) const;
   std::optional<MountRef> mount_at(const std::string& path);
   // The mount a umount event is about, and how it was found.
   std::optional<MountRef> umount_target(const Event& e, std::string& resolved_by);
@@ -224,6 +226,7 @@ class Model {
   // Mount points as the kernel named them in file records: they do not
   // depend on finding the mount in /proc before it goes away.
   CappedMap<int32_t, std::string> kernel_mount_paths_;
+  CappedMap<int32_t, uint64_t> kernel_mount_ns_;  // ...and the namespace each holds in
   // Every pinned file has a file state: files_.size() - pins_.size() are unpinned.
   std::map<uint64_t, FileState> files_;  // by struct file address
   // (seq, file) in creation order, for the caps; entries of files gone,

@@ -41,6 +41,17 @@
 // process track (pid = tgid, "M" process_name) for every attempt's origin,
 // events on it, and async (b/e) or flow (s/f) events linking origin and release.
 //
+//   fputrace-check container REPRO.jsonl WATCH.jsonl CGROUP RUNTIME ID
+// as uring, run inside the cgroup CGROUP (a path as /proc/PID/cgroup shows
+// it): each attempt's umount_busy has a caller, and a pin from the attempt's
+// child, whose cgroup.path is CGROUP, whose cgroup.id and mntns are numbers and
+// whose container is {RUNTIME, ID}.
+//
+//   fputrace-check filtered REPRO.jsonl WATCH.jsonl
+// the run was watched with a filter that matches none of its tasks: some
+// attempt got EBUSY, yet no umount_busy, deferred or pin_released was printed
+// (only the summary).
+//
 //   fputrace-check holder BUSY.json PID COMM PATH
 // checks `fputrace busy --json` (or `umount --json` timing out): verdict
 // live_holder and a live holder pin from PID whose comm and file path are, as
@@ -186,6 +197,45 @@ std::string check_overload(const std::vector<Attempt>& attempts, const std::vect
     if (!found && !events_named(watch, "loss").empty()) excused = true;
     if (!excused) return why + " (and the finding claims to be complete)";
   }
+  return "";
+}
+
+// A task object of the findings: in the cgroup, in the container.
+std::string check_place(const json& task, const std::string& what, const std::string& cgroup,
+                        const std::string& runtime, const std::string& id) {
+  const json& cg = task.value("cgroup", json());
+  if (!cg.is_object() || bytes_of(cg.value("path", json())) != cgroup || !cg.value("id", json()).is_number())
+    return fmt::format("{} is not in cgroup {}: {}", what, cgroup, task.dump());
+  if (!task.value("mntns", json()).is_number()) return fmt::format("{} has no mntns: {}", what, task.dump());
+  if (task.value("container", json()) != json{{"runtime", runtime}, {"id", id}})
+    return fmt::format("{} is not in container {}:{}: {}", what, runtime, id, task.dump());
+  return "";
+}
+
+std::string check_container(const std::vector<Attempt>& attempts, const std::vector<json>& watch, char** argv) {
+  if (std::string uring = check_uring(attempts, watch); !uring.empty()) return uring;
+  const std::string cgroup = argv[4], runtime = argv[5], id = argv[6];
+  for (const auto& a : attempts) {
+    if (a.umount != "EBUSY") continue;
+    for (const auto& b : events_named(watch, "umount_busy")) {
+      if (bytes_of(b["mount"]["path"]) != a.mount) continue;
+      if (auto why = check_place(b["caller"], "the umount caller", cgroup, runtime, id); !why.empty()) return why;
+      for (const auto& p : b["pins"])
+        if (p["origin"]["tgid"] == a.child)
+          if (auto why = check_place(p["origin"], "the pin's origin", cgroup, runtime, id); !why.empty()) return why;
+    }
+  }
+  return "";
+}
+
+std::string check_filtered(const std::vector<Attempt>& attempts, const std::vector<json>& watch) {
+  bool ebusy = false;
+  for (const auto& a : attempts) ebusy |= a.umount == "EBUSY";
+  if (!ebusy) return "no attempt lost the umount race: nothing to filter";
+  for (const char* name : {"umount_busy", "deferred", "pin_released"})
+    if (auto found = events_named(watch, name); !found.empty())
+      return fmt::format("the filter let through: {}", found.front().dump());
+  if (events_named(watch, "summary").empty()) return "no summary line";
   return "";
 }
 
@@ -389,9 +439,11 @@ int main(int argc, char** argv) {
   if (argc == 6 && std::string(argv[1]) == "holder") return check_holder_file(argv);
   if (argc >= 4 && std::string(argv[1]) == "busy") return check_busy(argc, argv);
   bool quiet = argc == 5 && (std::string(argv[1]) == "quiet" || std::string(argv[1]) == "unsure");
-  if (argc != 4 && !quiet) {
+  bool container = argc == 7 && std::string(argv[1]) == "container";
+  if (argc != 4 && !quiet && !container) {
     fmt::print(stderr, "usage: fputrace-check uring|aio|none REPRO.jsonl WATCH.jsonl\n"
-                       "       fputrace-check quiet|unsure REPRO.jsonl WATCH.jsonl EVENTS.jsonl\n");
+                       "       fputrace-check quiet|unsure REPRO.jsonl WATCH.jsonl EVENTS.jsonl\n"
+                       "       fputrace-check container REPRO.jsonl WATCH.jsonl CGROUP RUNTIME ID\n");
     return 2;
   }
   std::string expect = argv[1];
@@ -410,6 +462,10 @@ int main(int argc, char** argv) {
       failure = check_uring(attempts, watch);
     else if (expect == "aio")
       failure = check_aio(attempts, watch);
+    else if (expect == "container")
+      failure = check_container(attempts, watch, argv);
+    else if (expect == "filtered")
+      failure = check_filtered(attempts, watch);
     else if (expect == "overload")
       failure = check_overload(attempts, watch);
     else if (expect == "none")

@@ -185,6 +185,53 @@ else
   echo "FAIL overload-lossy: no in-band loss record, or no drops with a 4 KiB ring buffer"; record overload-loss-inband 1
 fi
 
+# Containers (issue 10): the reproducer runs in a cgroup made for the test,
+# with a docker-like path under the cgroup2 mount. The EBUSY's pin origin and
+# caller carry that cgroup and the container id; --cgroup (as a hierarchy path
+# or as its directory) and --container keep the findings, another cgroup or
+# container drops them all.
+cg2=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") print $5; break } }' \
+  /proc/self/mountinfo | head -1)
+if [[ -z $cg2 ]]; then  # a cgroup v1 host: mount the (empty) v2 hierarchy ourselves
+  cg2=$work/cgroup2 && mkdir -p "$cg2" && mount -t cgroup2 none "$cg2"
+fi
+cid=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+cgpath=/system.slice/docker-$cid.scope
+made_slice=0
+[[ -d $cg2/system.slice ]] || made_slice=1
+mkdir -p "$cg2$cgpath"
+# in-cgroup.sh DIR COMMAND...: runs COMMAND inside the cgroup DIR
+printf '#!/bin/sh\ndir=$1\nshift\necho $$ >"$dir/cgroup.procs" || exit 1\nexec "$@"\n' >"$work/in-cgroup.sh"
+chmod +x "$work/in-cgroup.sh"
+container_case() {  # container_case NAME kept|dropped [WATCH-OPTIONS...]
+  local name=containers.$1 expect=$2 try out st; shift 2
+  for try in 1 2 3; do
+    if ! "$FPUTRACE" watch --json "$@" -o "$work/$name.watch.jsonl" -- "$work/in-cgroup.sh" "$cg2$cgpath" \
+        "$REPRO" uring-registered --attempts 5 --until-busy >"$work/$name.repro.jsonl" 2>"$work/$name.stderr"; then
+      echo "FAIL $name: fputrace watch failed: $(tail -n 3 "$work/$name.stderr")"; record "$name" 1; return
+    fi
+    if [[ $expect == kept ]]; then
+      out=$("$CHECK" container "$work/$name.repro.jsonl" "$work/$name.watch.jsonl" "$cgpath" docker "$cid")
+    else
+      out=$("$CHECK" filtered "$work/$name.repro.jsonl" "$work/$name.watch.jsonl")
+    fi
+    st=$?
+    [[ $out == *"nothing to "* ]] || break  # no attempt got EBUSY: try again
+  done
+  echo "$name: $out"
+  [[ $st -ne 0 ]] && { echo "--- watch output:"; cat "$work/$name.watch.jsonl" "$work/$name.stderr"; }
+  record "$name" $st
+}
+container_case plain kept
+container_case cgroup kept --cgroup "$cgpath"
+container_case cgroup-dir kept --cgroup "$cg2$cgpath/"
+container_case container-prefix kept --container "${cid:0:12}"
+container_case other-cgroup dropped --cgroup /some/other
+container_case other-container dropped --container 0123456789ab
+for try in 1 2 3 4 5; do rmdir "$cg2$cgpath" 2>/dev/null && break; sleep 0.2; done
+[[ $made_slice == 1 ]] && rmdir "$cg2/system.slice"
+[[ $cg2 == "$work/cgroup2" ]] && umount "$cg2"
+
 # doctor versus the kernel: fentry is judged by bpftool loading the full object
 # (it holds fentry programs), kprobes by the kprobe PMU, tracepoints by a real
 # watch with that backend.

@@ -243,6 +243,43 @@ result=$(fputrace-check uring /tmp/rec.repro /tmp/rec.report)
 echo "fentry.report: $result"
 case $result in PASS*) pass=$((pass + 1)) ;; *) fail=$((fail + 1)) ;; esac
 
+# Containers (issue 10) with fentry and kprobe: the reproducer in a cgroup with
+# a docker-like path; origin and caller carry it and the container id;
+# --cgroup keeps the findings, another cgroup drops them.
+mount -t cgroup2 none /sys/fs/cgroup
+cid=0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0
+cgpath=/system.slice/docker-$cid.scope
+mkdir -p "/sys/fs/cgroup$cgpath"
+in_cgroup() {  # in_cgroup NAME EXPECT WATCH-OPTIONS...: the reproducer in the cgroup, then the check
+  name=containers.$1 expect=$2
+  shift 2
+  for try in 1 2 3; do
+    fputrace watch --json "$@" -o "/tmp/$name.watch" -- sh -c \
+      "echo \$\$ >/sys/fs/cgroup$cgpath/cgroup.procs && exec fputrace-repro uring-registered --attempts 5 --until-busy" \
+      >"/tmp/$name.repro" 2>"/tmp/$name.err"
+    if [ "$expect" = kept ]; then
+      result=$(fputrace-check container "/tmp/$name.repro" "/tmp/$name.watch" "$cgpath" docker "$cid")
+    else
+      result=$(fputrace-check filtered "/tmp/$name.repro" "/tmp/$name.watch")
+    fi
+    status=$?
+    case $result in *"nothing to "*) ;; *) break ;; esac
+  done
+  echo "$name: $result"
+  if [ $status -eq 0 ]; then
+    pass=$((pass + 1))
+  else
+    fail=$((fail + 1))
+    echo "--- stderr"; cat "/tmp/$name.err"; echo "--- watch"; cat "/tmp/$name.watch"
+  fi
+}
+in_cgroup fentry kept --backend fentry
+in_cgroup kprobe kept --backend kprobe
+in_cgroup fentry-cgroup kept --backend fentry --cgroup "$cgpath"
+in_cgroup fentry-other dropped --backend fentry --cgroup /some/other
+rmdir "/sys/fs/cgroup$cgpath" /sys/fs/cgroup/system.slice
+umount /sys/fs/cgroup
+
 if fputrace doctor --json >/tmp/doctor.json 2>/tmp/doctor.err; then
   echo "doctor: $(fputrace-check doctor /tmp/doctor.json fentry=1 kprobe=1 tracepoint=1 selected=fentry)" \
     && case $(fputrace-check doctor /tmp/doctor.json fentry=1 kprobe=1 tracepoint=1 selected=fentry) in

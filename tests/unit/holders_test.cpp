@@ -305,7 +305,12 @@ TEST(LiveCausesJson, HoldersArePinShaped) {
   c.propagation.push_back({MountRef{301, "/x"}, 1, 600, {holder()}});
   auto j = live_causes_to_json(c);
   const auto& p = j["holders"][0];
-  EXPECT_EQ(p["origin"], (nlohmann::json{{"tgid", 123}, {"tid", 123}, {"comm", "dbd"}}));
+  EXPECT_EQ(p["origin"], (nlohmann::json{{"tgid", 123},
+                                         {"tid", 123},
+                                         {"comm", "dbd"},
+                                         {"cgroup", nullptr},
+                                         {"mntns", nullptr},
+                                         {"container", nullptr}}));
   EXPECT_EQ(p["source"], "fd");
   EXPECT_EQ(p["holder"], "process");
   EXPECT_EQ(p["file"], (nlohmann::json{{"ino", 77}, {"path", "/mnt/x/f"}}));

@@ -88,11 +88,33 @@ static __always_inline void fill_mount(struct ft_umount_event *e, __u64 mnt)
 	e->info |= FT_UMOUNT_MOUNT_KNOWN;
 }
 
+/* 7.x counts gets and puts per CPU instead of one count. */
+struct mnt_pcp___gp {
+	unsigned int mnt_gets;
+	unsigned int mnt_puts;
+} __attribute__((preserve_access_index));
+
+/* Whether this kernel's per-CPU mount count is a layout we know. */
+static __always_inline bool mount_count_known(void)
+{
+	return bpf_core_field_exists(struct mnt_pcp, mnt_count) ||
+	       (bpf_core_field_exists(struct mnt_pcp___gp, mnt_gets) &&
+		bpf_core_field_exists(struct mnt_pcp___gp, mnt_puts));
+}
+
 /* One CPU's share of the mount's count (global: verified once). */
 __noinline int ft_mount_count_on(__u64 pcp, __u32 cpu)
 {
 	__u64 offset = ft_read_u64(addr_per_cpu_offset + (__u64)cpu * 8);
-	return (int)ft_read_u32(pcp + offset + bpf_core_field_offset(struct mnt_pcp, mnt_count));
+	__u64 at = pcp + offset;
+	if (bpf_core_field_exists(struct mnt_pcp, mnt_count))
+		return (int)ft_read_u32(at + bpf_core_field_offset(struct mnt_pcp, mnt_count));
+	if (bpf_core_field_exists(struct mnt_pcp___gp, mnt_gets)) {
+		__u32 gets = ft_read_u32(at + bpf_core_field_offset(struct mnt_pcp___gp, mnt_gets));
+		__u32 puts = ft_read_u32(at + bpf_core_field_offset(struct mnt_pcp___gp, mnt_puts));
+		return (int)(gets - puts);
+	}
+	return 0;
 }
 
 /* mnt_get_count(): the per-CPU counts summed, -1 when this kernel's per-CPU
@@ -100,7 +122,7 @@ __noinline int ft_mount_count_on(__u64 pcp, __u32 cpu)
 static __always_inline __s64 mount_count(__u64 mnt)
 {
 	struct mount *m = as_mount(mnt);
-	if (!addr_per_cpu_offset || !nr_cpus)
+	if (!addr_per_cpu_offset || !nr_cpus || !mount_count_known())
 		return -1;
 	__u64 pcp;
 #ifdef FT_READ_CAST

@@ -163,7 +163,8 @@ MountInfo mount_from_json(const json& j) {
 }  // namespace
 
 LogRecord record_from_json(const json& j) {
-  if (j.is_object() && j.value("type", "") == "mount") return mount_from_json(j);
+  // Not j.value("type", ""): it throws json::type_error when "type" is no string.
+  if (auto type = j.find("type"); type != j.end() && *type == "mount") return mount_from_json(j);
   return event_from_json(j);
 }
 

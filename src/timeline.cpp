@@ -539,6 +539,8 @@ json parse_whole(const std::string& text) {
     if (std::string_view(ex.what()).find("end of input") != std::string_view::npos)
       bad(fmt::format("truncated JSON at byte {} (the file ends inside a value)", end));
     bad(fmt::format("invalid JSON at byte {}", ex.byte));
+  } catch (const json::exception& ex) {  // out_of_range: a number beyond a double's range
+    bad(fmt::format("invalid JSON: {}", ex.what()));
   }
 }
 

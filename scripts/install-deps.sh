@@ -7,6 +7,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
+  clang-14 libclang-rt-14-dev  # the sanitizer and fuzz builds: ASan, UBSan and libFuzzer for clang 14
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev
   liburing-dev libaio-dev

@@ -166,11 +166,15 @@ std::optional<Event> decode_event(const void* data, size_t size) {
   e.task = Task{raw.task.tgid, raw.task.tid, raw.task.flags, bounded(raw.task.comm, FT_COMM_LEN)};
   e.task.cgroup_id = raw.task.cgroup_id;
   e.task.mntns = raw.task.mntns;
-  e.file.ptr = raw.file.ptr;
-  e.file.ino = raw.file.ino;
-  e.file.dev = raw.file.dev;
-  e.file.mnt_id = raw.file.mnt_id;
-  if (raw.file.flags & FT_FILE_DESCRIBED) {
+  // No struct file, no file: as the event log has it (event_to_json), so that
+  // a replayed log tells what the live model was told.
+  if (raw.file.ptr) {
+    e.file.ptr = raw.file.ptr;
+    e.file.ino = raw.file.ino;
+    e.file.dev = raw.file.dev;
+    e.file.mnt_id = raw.file.mnt_id;
+  }
+  if (raw.file.ptr && (raw.file.flags & FT_FILE_DESCRIBED)) {
     e.file.path = join_path(raw.file.names, false);
     e.file.path_truncated = raw.file.flags & FT_FILE_PATH_TRUNCATED;
     e.file.mount_path = join_path(raw.file.mnt_names, raw.file.flags & FT_FILE_MNT_TRUNCATED);

@@ -4,6 +4,7 @@
 
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "fputrace/escape.hpp"
 
@@ -29,10 +30,23 @@ json task_to_json(const Task& t) {
   return j;
 }
 
+// An integer field must be a JSON integer that fits: nlohmann converts any
+// number, and a float out of the type's range (18446744073709551616 is
+// parsed as one) would be undefined behaviour, not an error.
+template <typename T>
+bool fits(const json& v) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if (v.is_number_unsigned()) return std::in_range<T>(v.get<uint64_t>());
+    return v.is_number_integer() && std::in_range<T>(v.get<int64_t>());
+  }
+  return true;
+}
+
 template <typename T>
 T field(const json& j, const char* name) {
   auto it = j.find(name);
   if (it == j.end()) throw std::invalid_argument(fmt::format("missing field \"{}\"", name));
+  if (!fits<T>(*it)) throw std::invalid_argument(fmt::format("field \"{}\" is not an integer in range", name));
   try {
     // Strings were written by dump_json(): names come back as the bytes they were.
     if constexpr (std::is_same_v<T, std::string>) return unescape_bytes(it->get_ref<const std::string&>());
@@ -230,7 +244,8 @@ MountInfo mount_from_json(const json& j) {
 }  // namespace
 
 LogRecord record_from_json(const json& j) {
-  if (j.is_object() && j.value("type", "") == "mount") return mount_from_json(j);
+  // Not j.value("type", ""): it throws json::type_error when "type" is no string.
+  if (auto type = j.find("type"); type != j.end() && *type == "mount") return mount_from_json(j);
   return event_from_json(j);
 }
 

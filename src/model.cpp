@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <limits>
 
 extern "C" {
 #include "fputrace/events.h"
@@ -303,7 +304,7 @@ std::vector<Finding> Model::on_uring_req(const Event& e) {
   FileState& fs = remember_file(e.file);
   if (!fs.origin || !fs.origin->registered)
     set_origin(e.file.ptr, fs, Origin{e.task, Source::IoUring, e.ring, false, e.time_ns});
-  fs.pending_uring++;
+  if (fs.pending_uring < std::numeric_limits<int>::max()) fs.pending_uring++;  // after a huge pending_at_exit count
   RingState& ring = ring_of(e.ring, e.task, e.file.ptr);
   if (e.req) {
     requests_[e.req] = Request{e.file.ptr, e.ring};
@@ -391,7 +392,7 @@ std::vector<Finding> Model::on_pending_at_exit(const Event& e) {
   if (internal_mount(e.file)) return {};
   FileState& fs = remember_file(e.file);
   learn_owner(fs, e);
-  fs.pending_uring = static_cast<int>(e.ret > 0 ? e.ret : 1);
+  fs.pending_uring = static_cast<int>(std::clamp<int64_t>(e.ret, 1, std::numeric_limits<int>::max()));
   name_mount(e.file.mnt_id);
   bool unsure = e.owner && e.owner->no_completions;
   std::string why =

@@ -104,5 +104,30 @@ TEST(RecordingMounts, RecordsEachNameOnceAndAgainAfterForget) {
   EXPECT_EQ(told[1].path, "/y");
 }
 
+// Found by fuzz_event_log (tests/fuzz/regressions/event_log): a number past
+// 2^64 is parsed as a double, and was converted with undefined behaviour.
+TEST(EventJson, IntegerFieldsMustBeIntegersInRange) {
+  auto error = [](const std::string& time, const std::string& tgid) {
+    std::istringstream in("{\"type\":\"umount\",\"backend\":\"fentry\",\"time_ns\":" + time +
+                          ",\"task\":{\"tgid\":" + tgid + ",\"tid\":1}}\n");
+    try {
+      read_event_log(in);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(error("18446744073709551615", "4294967295"), "accepted");
+  EXPECT_NE(error("18446744073709551616", "1").find("\"time_ns\" is not an integer in range"), std::string::npos);
+  EXPECT_NE(error("1e300", "1").find("\"time_ns\""), std::string::npos);
+  EXPECT_NE(error("1.5", "1").find("\"time_ns\""), std::string::npos);
+  EXPECT_NE(error("-1", "1").find("\"time_ns\""), std::string::npos);
+  EXPECT_NE(error("1", "4294967296").find("\"tgid\""), std::string::npos);
+}
+
+TEST(EventJson, RecordTypeThatIsNoStringIsRefused) {
+  EXPECT_THROW(record_from_json(nlohmann::json::parse(R"({"type":1,"id":4,"path":"/x"})")), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace fputrace

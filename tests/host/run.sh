@@ -464,7 +464,16 @@ bad deep-json "$FPUTRACE" report "$work/deep.json"
   head -c 300000 /dev/zero | tr '\0' ']'; echo '}'; } >"$work/deep.jsonl"
 bad deep-jsonl "$FPUTRACE" report "$work/deep.jsonl"
 
-# Memory (issue 9). The load: rounds of processes that each open thousands of
+# Memory (issue 9). Measured in the normal build only: under ASan every
+# allocation has shadow memory and a quarantine, so RSS and times say nothing
+# about fputrace (the sanitizer run still exercises every other case here).
+if [[ -n ${FPUTRACE_SANITIZED:-} ]]; then
+  echo "memory and report-time bounds: measured by the normal build's host test, not under ASan"
+  echo "$passes passed, $failures failed"
+  [[ $failures -eq 0 ]]
+  exit
+fi
+# The load: rounds of processes that each open thousands of
 # files on one tmpfs mount, do one io_uring read on each and exit.
 LOAD=$(dirname "$FPUTRACE")/tests/load/fputrace-uring-load
 BIGTRACE=$(dirname "$FPUTRACE")/tests/load/fputrace-bigtrace

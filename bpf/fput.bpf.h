@@ -75,25 +75,25 @@ static __always_inline void on_final_release(__u64 file)
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* The fast path: at most two references, or nothing to do. */
+static __always_inline int fput_entry(void *ctx, __u64 file, long refs)
+{
+	if (refs <= 2)
+		on_maybe_final_fput(ctx, file, refs);
+	return 0;
+}
+
 /* ---- fentry: the argument is BTF-typed, so the count is a plain load ---- */
 SEC("fentry/fput")
 int BPF_PROG(fentry_fput, struct file *file)
 {
-	long refs = ft_file_refs_typed(file);
-	if (refs > 2)
-		return 0;
-	on_maybe_final_fput(ctx, (__u64)file, refs);
-	return 0;
+	return fput_entry(ctx, (__u64)file, ft_file_refs_typed(file));
 }
 
 SEC("fentry/fput_close")
 int BPF_PROG(fentry_fput_close, struct file *file)
 {
-	long refs = ft_file_refs_typed(file);
-	if (refs > 2)
-		return 0;
-	on_maybe_final_fput(ctx, (__u64)file, refs);
-	return 0;
+	return fput_entry(ctx, (__u64)file, ft_file_refs_typed(file));
 }
 
 SEC("fentry/__fput")
@@ -107,21 +107,13 @@ int BPF_PROG(fentry___fput, struct file *file)
 SEC("kprobe/fput")
 int BPF_KPROBE(kprobe_fput, struct file *file)
 {
-	long refs = ft_file_refs(file);
-	if (refs > 2)
-		return 0;
-	on_maybe_final_fput(ctx, (__u64)file, refs);
-	return 0;
+	return fput_entry(ctx, (__u64)file, ft_file_refs(file));
 }
 
 SEC("kprobe/fput_close")
 int BPF_KPROBE(kprobe_fput_close, struct file *file)
 {
-	long refs = ft_file_refs(file);
-	if (refs > 2)
-		return 0;
-	on_maybe_final_fput(ctx, (__u64)file, refs);
-	return 0;
+	return fput_entry(ctx, (__u64)file, ft_file_refs(file));
 }
 
 SEC("kprobe/__fput")

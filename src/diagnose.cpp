@@ -107,36 +107,10 @@ void apply_diagnosis(Finding& busy, const LiveScan& scan) {
     busy.live_text += "\n(the mount was gone before its processes could be looked at)\n";
 }
 
-namespace {
-
-std::string normalized(const std::string& dir, const std::string& rel) {
-  std::vector<std::string> parts;
-  auto add = [&](const std::string& p) {
-    size_t i = 0;
-    while (i <= p.size()) {
-      size_t j = std::min(p.find('/', i), p.size());
-      std::string part = p.substr(i, j - i);
-      if (part == "..") {
-        if (!parts.empty()) parts.pop_back();
-      } else if (!part.empty() && part != ".") {
-        parts.push_back(part);
-      }
-      i = j + 1;
-    }
-  };
-  if (rel.empty() || rel[0] != '/') add(dir);
-  add(rel);
-  std::string out;
-  for (const auto& p : parts) out += "/" + p;
-  return out.empty() ? "/" : out;
-}
-
-}  // namespace
-
 void resolve_in_caller_namespace(Event& e, const std::string& proc_root) {
   if (e.type != EventType::Umount || !e.umount || e.umount->mount_known || e.path.empty()) return;
   if (e.path[0] != '/' && e.umount->cwd.empty()) return;  // relative, and no cwd
-  std::string path = normalized(e.umount->cwd, e.path);
+  std::string path = joined_path(e.umount->cwd, e.path);
   std::ifstream in(fmt::format("{}/{}/mountinfo", proc_root, e.task.tgid));
   if (!in) return;  // the caller is gone: the path is all there is
   // The topmost mount at that point is listed last.

@@ -1,6 +1,8 @@
 #include "fputrace/event.hpp"
 
+#include <algorithm>
 #include <array>
+#include <vector>
 #include <utility>
 
 extern "C" {
@@ -88,6 +90,28 @@ std::optional<OwnerKind> owner_kind_from_string(std::string_view s) {
   for (const auto& [kind, name] : kOwnerKindNames)
     if (name == s) return kind;
   return std::nullopt;
+}
+
+std::string joined_path(const std::string& dir, const std::string& rel) {
+  std::vector<std::string> parts;
+  auto add = [&](const std::string& p) {
+    size_t i = 0;
+    while (i <= p.size()) {
+      size_t j = std::min(p.find('/', i), p.size());
+      std::string part = p.substr(i, j - i);
+      if (part == "..") {
+        if (!parts.empty()) parts.pop_back();
+      } else if (!part.empty() && part != ".") {
+        parts.push_back(part);
+      }
+      i = j + 1;
+    }
+  };
+  if (rel.empty() || rel[0] != '/') add(dir);
+  add(rel);
+  std::string out;
+  for (const auto& p : parts) out += "/" + p;
+  return out.empty() ? "/" : out;
 }
 
 bool sees_releases(Backend b) {

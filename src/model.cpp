@@ -579,30 +579,6 @@ std::vector<Finding> Model::on_task_exit(const Event& e) {
   return out;
 }
 
-// "/a/b" + "../c/./d" -> "/a/c/d"
-static std::string joined_path(const std::string& dir, const std::string& rel) {
-  std::vector<std::string> parts;
-  auto add = [&](const std::string& p) {
-    size_t i = 0;
-    while (i <= p.size()) {
-      size_t j = p.find('/', i);
-      if (j == std::string::npos) j = p.size();
-      std::string part = p.substr(i, j - i);
-      if (part == "..") {
-        if (!parts.empty()) parts.pop_back();
-      } else if (!part.empty() && part != ".") {
-        parts.push_back(part);
-      }
-      i = j + 1;
-    }
-  };
-  if (rel.empty() || rel[0] != '/') add(dir);
-  add(rel);
-  std::string out;
-  for (const auto& p : parts) out += "/" + p;
-  return out.empty() ? "/" : out;
-}
-
 std::optional<MountRef> Model::umount_target(const Event& e, std::string& resolved_by) {
   const std::optional<UmountInfo>& u = e.umount;
   if (u && u->mount_known) {

@@ -133,6 +133,11 @@ std::optional<Backend> backend_from_string(std::string_view s);
 std::string_view to_string(OwnerKind k);
 std::optional<OwnerKind> owner_kind_from_string(std::string_view s);
 
+// A path relative to dir (or absolute), with "." and ".." resolved by name:
+// "/a/b" + "../c/./d" -> "/a/c/d". How a umount's relative path is read
+// against the caller's working directory (symlinks are not followed).
+std::string joined_path(const std::string& dir, const std::string& rel);
+
 // True when the backend probes fput/__fput, so deferrals and releases are seen.
 bool sees_releases(Backend b);
 

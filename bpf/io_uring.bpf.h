@@ -39,14 +39,63 @@
 #define IORING_REGISTER_FILES2 13
 #define IORING_REGISTER_FILES_UPDATE2 14
 
-/* file -> ring of fixed files already sent, so neither a later update nor the
- * scan at exit sends them again. LRU: unregistrations are not traced. */
+/* Fixed files already sent, so neither a later update nor the scan at exit
+ * sends them again. LRU: unregistrations are not traced. Rings and files are
+ * freed and their addresses come back (slab reuse is last-in, first-out): a
+ * new ring at a dead ring's address, given a file at the address of one of
+ * the dead ring's files, must not pass for "sent already", or a real pin goes
+ * unreported. So an entry names the ring's serial (which ring lived at that
+ * address) and the file's inode, not just the two addresses. */
+struct ft_registration {
+	__u64 ring;
+	__u64 ring_serial;
+	__u64 inode;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* struct file address */
+	__type(value, struct ft_registration);
+} registered SEC(".maps");
+
+/* ring address -> serial, given when the ring is created (or first met, for
+ * rings older than the trace). LRU: an evicted ring gets a new serial, so its
+ * files are sent again rather than wrongly taken as sent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64);
 	__type(value, __u64);
-} registered SEC(".maps");
+} ring_serials SEC(".maps");
+__u64 ring_serial_next = 0;
+
+static __always_inline __u64 new_ring_serial(void)
+{
+	return __sync_fetch_and_add(&ring_serial_next, 1) + 1;
+}
+
+/* The serial of the ring living at this address: 0 if none could be given. */
+static __always_inline __u64 ring_serial(__u64 ring)
+{
+	__u64 *serial = bpf_map_lookup_elem(&ring_serials, &ring);
+	if (serial)
+		return *serial;
+	__u64 fresh = new_ring_serial();
+	bpf_map_update_elem(&ring_serials, &ring, &fresh, BPF_NOEXIST);
+	serial = bpf_map_lookup_elem(&ring_serials, &ring);
+	return serial ? *serial : 0;
+}
+
+/* io_uring_create(fd, ctx, sq_entries, cq_entries, flags): a ring is born,
+ * maybe at the address of one that died. Rare: a classic tracepoint. */
+SEC("tracepoint/io_uring/io_uring_create")
+int tp_io_uring_create(struct trace_event_raw_io_uring_create *ctx)
+{
+	__u64 ring = (__u64)ctx->ctx;
+	__u64 fresh = new_ring_serial();
+	bpf_map_update_elem(&ring_serials, &ring, &fresh, BPF_ANY);
+	return 0;
+}
 
 /* 5.15 - 6.12 */
 struct io_fixed_file___ft512 {
@@ -140,8 +189,14 @@ __noinline int ft_report_ring_slot(__u64 ring, __u32 slot, int at_exit)
 	__u64 file = ft_ring_slot_file(ring, slot);
 	if (!file || !file_watched(ft_as_file(file)))
 		return 0;
-	__u64 *known = bpf_map_lookup_elem(&registered, &file);
-	if (known && *known == ring)
+	struct ft_registration reg = {
+		.ring = ring,
+		.ring_serial = ring_serial(ring),
+		.inode = ft_file_inode_addr(ft_as_file(file)),
+	};
+	struct ft_registration *known = bpf_map_lookup_elem(&registered, &file);
+	if (known && reg.ring_serial && known->ring == ring && known->ring_serial == reg.ring_serial &&
+	    known->inode == reg.inode)
 		return 0; /* sent already */
 	struct ft_event *e = event_new(FT_EV_RING_FILE);
 	if (!e)
@@ -158,7 +213,7 @@ __noinline int ft_report_ring_slot(__u64 ring, __u32 slot, int at_exit)
 		e->origin = st->origin;
 	}
 	note_ring(ring);
-	map_put(&registered, &file, &ring);
+	map_put(&registered, &file, &reg);
 	submit_pin_record(e);
 	return 0;
 }

@@ -55,6 +55,8 @@ uint32_t raw_type(EventType t) {
       return FT_EV_UMOUNT;
     case EventType::PendingAtExit:
       return FT_EV_PENDING_AT_EXIT;
+    case EventType::Loss:
+      return 0;  // made by the collector from the BPF side's counters: no raw record
   }
   return 0;
 }

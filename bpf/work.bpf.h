@@ -105,6 +105,10 @@ static __always_inline void ring_exit_end(__u64 work)
 		return;
 	__u64 r = *ring;
 	bpf_map_delete_elem(&running_ring_exits, &work);
+	/* The exit work dropped the ring's files onto the delayed_fput list:
+	 * the next run releases them (on the tracepoint backend that run's
+	 * report is the only sign of it), so it must be reported. */
+	__sync_fetch_and_add(&pin_serial, 1);
 	report_work(FT_EV_RING_EXIT_END, work, r);
 }
 

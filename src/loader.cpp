@@ -203,8 +203,8 @@ class SkelTracer : public Tracer {
       int more = ring_buffer__consume(rb_);
       if (more > 0) n += more;
     }
-    flush_control(UINT64_MAX);
     report_new_losses();
+    flush_control(UINT64_MAX);
     if (n == -EINTR) return 0;
     return n;
   }
@@ -283,10 +283,14 @@ class SkelTracer : public Tracer {
   }
 
   // Control records up to a time, in order (each ring is in time order).
+  // An umount's finding is judged complete or not as it is handled: every
+  // loss the BPF side counted before it must be known by then, so the check
+  // before an umount is not rate-limited (umounts are rare).
   void flush_control(uint64_t until_ns) {
     while (!control_queue_.empty() && control_queue_.front().time_ns <= until_ns) {
       Event e = std::move(control_queue_.front());
       control_queue_.pop_front();
+      if (e.type == EventType::Umount) report_new_losses(true);
       cb_(e);
     }
   }
@@ -295,15 +299,16 @@ class SkelTracer : public Tracer {
   // since we last looked? Its counters sit in the mmap'ed .bss: no syscall.
   // The loss goes down the same path as the records, as an event, so it
   // lands in the output where it happened.
-  void report_new_losses() {
+  void report_new_losses(bool now_or_never = false) {
     uint64_t records = __atomic_load_n(&skel_->bss->lost_records, __ATOMIC_RELAXED);
     uint64_t items = __atomic_load_n(&skel_->bss->lost_items, __ATOMIC_RELAXED);
     if (records == seen_lost_records_ && items == seen_lost_items_) return;
-    // At most one report per 100 ms of loss: a flood is one line per burst.
+    // At most one report per 100 ms of loss: a flood is one line per burst
+    // (unless a finding is about to be judged: now_or_never).
     timespec ts{};
     ::clock_gettime(CLOCK_MONOTONIC, &ts);  // bpf_ktime_get_ns's clock
     uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(ts.tv_nsec);
-    if (last_loss_report_ns_ && now < last_loss_report_ns_ + 100'000'000 && !flush_losses_) return;
+    if (last_loss_report_ns_ && now < last_loss_report_ns_ + 100'000'000 && !flush_losses_ && !now_or_never) return;
     last_loss_report_ns_ = now;
     Event loss;
     loss.type = EventType::Loss;

@@ -59,10 +59,29 @@ Model::Model(MountNames& mounts, ModelLimits limits)
 std::vector<Finding> Model::apply(const Event& e) {
   now_ns_ = e.time_ns;
   expire_retired(e.time_ns);
-  std::vector<Finding> out = dispatch(e);
+  std::vector<Finding> out = notice_reuse(e);
+  for (Finding& f : dispatch(e)) out.push_back(std::move(f));
   if (e.type != EventType::Loss) last_event_ns_ = std::max(last_event_ns_, e.time_ns);
   for (Finding& f : out) judge_completeness(f);
   enforce_caps();
+  return out;
+}
+
+// A record names a file address we know as another file (other inode): the
+// kernel freed the old struct file and reused its memory, so the old file had
+// been released even if we did not see it (on the tracepoint backend a release
+// is only inferred from a delayed_fput run, and runs are reported sparingly).
+// Its pin ends here, inferred; left in place it would take the new file's
+// place and hide the new file's own pin.
+std::vector<Finding> Model::notice_reuse(const Event& e) {
+  if (!e.file.ptr || !e.file.ino) return {};
+  auto it = files_.find(e.file.ptr);
+  if (it == files_.end()) return {};
+  const FileRef& known = it->second.file;
+  if (!known.ino || (known.ino == e.file.ino && known.dev == e.file.dev)) return {};
+  std::vector<Finding> out;
+  if (pins_.count(e.file.ptr)) out.push_back(release_pin(e.file.ptr, e, Confidence::Inferred));
+  forget_file(e.file.ptr);
   return out;
 }
 

@@ -165,6 +165,7 @@ class Model {
   using Key = std::pair<uint64_t, uint64_t>;  // (order, file) in the ordered indexes
 
   std::vector<Finding> dispatch(const Event& e);
+  std::vector<Finding> notice_reuse(const Event& e);
   std::vector<Finding> on_ring_file(const Event& e);
   std::vector<Finding> on_uring_req(const Event& e);
   std::vector<Finding> on_uring_done(const Event& e);

@@ -250,6 +250,42 @@ TEST_F(ModelTest, PinsOnOtherMountsAreNotListed) {
   EXPECT_EQ(model.pins_on(45).size(), 1u);
 }
 
+// Under a storm of short-lived rings (the overload test) a struct file is
+// freed and its address reused by another file before any delayed_fput run
+// was reported: the old pin must end there, or it stands in for the new
+// file and hides the new file's own pin.
+TEST_F(ModelTest, AFileAddressReusedByAnotherFileEndsTheOldPin) {
+  mounts.add(MountInfo{45, 1, "/mnt/y", "tmpfs", "tmpfs"});
+  feed(seq.ring_file(user(100), kRing, file(kFile)));
+  feed(seq.exit(user(100)));
+  feed(seq.ring_exit(kRing, false));
+  feed(seq.ring_exit(kRing, true));
+  ASSERT_EQ(model.pins_on(44).size(), 1u);
+
+  FileRef reused{kFile, 2, 45, 45, "/registered", false};
+  auto seen = feed(seq.ring_file(user(200), kRing + 0x1000, reused));
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].kind, Finding::Kind::PinReleased);
+  EXPECT_EQ(seen[0].release_confidence, Confidence::Inferred);
+  EXPECT_EQ(seen[0].mount.id, 44);
+  EXPECT_TRUE(model.pins_on(44).empty());
+
+  feed(seq.exit(user(200)));
+  auto busy = feed(seq.umount(user(1), "/mnt/y", -EBUSY));
+  ASSERT_EQ(busy.size(), 1u);
+  ASSERT_EQ(busy[0].pins.size(), 1u);
+  EXPECT_EQ(busy[0].pins[0].origin.tgid, 200u);
+  EXPECT_EQ(busy[0].pins[0].mount.id, 45);
+}
+
+TEST_F(ModelTest, ARecordAboutTheSameFileKeepsItsPin) {
+  feed(seq.ring_file(user(100), kRing, file(kFile)));
+  feed(seq.exit(user(100)));
+  auto again = feed(seq.ring_file(user(100), kRing, file(kFile)));
+  EXPECT_TRUE(again.empty());
+  EXPECT_EQ(model.pins_on(44).size(), 1u);
+}
+
 // fputrace started after the registration: the exit probe finds the file in
 // the ring's table and sends it (flagged) just before the task_exit record.
 Event found_at_exit(Seq& seq, Task t, uint64_t ring, FileRef f) {

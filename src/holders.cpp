@@ -670,8 +670,9 @@ std::string diagnosis_text(const MountRef& mount, std::string_view verdict, cons
   std::string out;
   for (const auto& [kind, text] : parts) out += (out.empty() ? "" : "\n") + text;
   if (causes.unreadable_pids > 0)
-    out += fmt::format("\n{} process(es) could not be inspected (permission denied); run as root to see them.\n",
-                       causes.unreadable_pids);
+    out += fmt::format("\n{} process(es) could not be inspected (permission denied{}).\n", causes.unreadable_pids,
+                       ::geteuid() == 0 ? ", even to root: a sandbox or security module hides them"
+                                        : "; run as root to see them");
   return out;
 }
 

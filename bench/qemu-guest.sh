@@ -5,7 +5,8 @@
 # (order rotated each round; one fputrace per round and backend runs all the
 # workloads; the drop runs start one per workload). Payload: fputrace, ops_loop, fio (+ its libraries),
 # ext4.img (an empty ext4 image) and bench.env (ROUNDS DURATION WORKLOADS DROPS
-# FIO_SIZE). Prints machine-readable lines for the host to tabulate:
+# FIO_SIZE BACKENDS; a backend B-empty is B with FPUTRACE_BENCH_EMPTY_HOOKS=1).
+# Prints machine-readable lines for the host to tabulate:
 #   BENCH I key value...                 facts (kernel, configs)
 #   BENCH T text                         each backend's "tracing with" line
 #   BENCH R config workload rate         one measurement
@@ -66,7 +67,12 @@ start() {
 	shift
 	: >/tmp/ft.err
 	t0=$(up)
-	fputrace watch --backend "$b" "$@" 2>>/tmp/ft.err &
+	# B-empty: backend B with the hot programs returning at once (the cost
+	# of entering them, without their work)
+	case $b in
+	*-empty) FPUTRACE_BENCH_EMPTY_HOOKS=1 fputrace watch --backend "${b%-empty}" "$@" 2>>/tmp/ft.err & ;;
+	*) fputrace watch --backend "$b" "$@" 2>>/tmp/ft.err & ;;
+	esac
 	pid=$!
 	until grep -q 'tracing with' /tmp/ft.err; do
 		if ! kill -0 "$pid" 2>/dev/null; then
@@ -88,7 +94,7 @@ stop() {
 
 # Which backends load here.
 configs=untraced
-for b in fentry kprobe tracepoint; do
+for b in ${BACKENDS:-fentry kprobe tracepoint}; do
 	if start "$b" -o /dev/null; then
 		echo "BENCH T $b: $(grep -m1 'tracing with' /tmp/ft.err | sed 's/^fputrace: //')"
 		stop

@@ -26,6 +26,10 @@ const volatile __u32 self_tgid = 0; /* the collector: its own files are not news
 const volatile __s32 file_get_fd_arg = -1;  /* io_uring_file_get: the fd */
 const volatile bool file_get_req_first = false; /* ...whose first argument is the request */
 const volatile __s32 complete_req_arg = -1; /* io_uring_complete: the io_kiocb */
+/* Benchmark floor (FPUTRACE_BENCH_EMPTY_HOOKS=1): the per-request and per-fput
+ * programs stay attached but return at once, so a benchmark can tell the cost
+ * of entering a program from the cost of its work. Never set in normal use. */
+const volatile bool bench_empty_hooks = false;
 
 #define PF_EXITING 0x00000004
 #define PF_IO_WORKER 0x00000010

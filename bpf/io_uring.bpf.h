@@ -291,6 +291,8 @@ SEC("raw_tp/io_uring_file_get")
 int raw_io_uring_file_get(struct bpf_raw_tracepoint_args *ctx)
 {
 	int fd;
+	if (bench_empty_hooks)
+		return 0;
 	if (file_get_fd_arg == 1)
 		fd = (int)raw_arg1(ctx);
 	else if (file_get_fd_arg == 3)
@@ -330,7 +332,7 @@ static __always_inline void read_req(__u64 req, __u64 *file, __u64 *flags)
 SEC("raw_tp/io_uring_complete")
 int raw_io_uring_complete(struct bpf_raw_tracepoint_args *ctx)
 {
-	if (complete_req_arg != 1)
+	if (bench_empty_hooks || complete_req_arg != 1)
 		return 0;
 	__u64 req = raw_arg1(ctx), file = 0, flags = 0;
 	if (!req)

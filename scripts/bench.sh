@@ -28,6 +28,10 @@
 #   BENCH_FIO_SIZE=64M                   size of each fio file
 #   BENCH_QEMU_ROUNDS=3 BENCH_QEMU_DURATION=3 BENCH_QEMU_SUITE=trixie
 #   BENCH_QEMU_DROPS=1 BENCH_QEMU_TIMEOUT=1800
+#   BENCH_QEMU_BACKENDS="fentry kprobe tracepoint"   add B-empty (e.g. fentry-empty)
+#                                        for B with its fput and io_uring request
+#                                        programs returning at once: the floor
+#                                        that entering a program costs
 #   BENCH_QEMU_LOG=FILE                  keep the guest's serial log there
 # fio and bpftrace are installed with apt-get if missing.
 set -euo pipefail
@@ -57,6 +61,7 @@ QEMU_ROUNDS=${BENCH_QEMU_ROUNDS:-3}
 QEMU_DURATION=${BENCH_QEMU_DURATION:-3}
 QEMU_SUITE=${BENCH_QEMU_SUITE:-trixie}
 QEMU_DROPS=${BENCH_QEMU_DROPS:-1}
+QEMU_BACKENDS=${BENCH_QEMU_BACKENDS:-fentry kprobe tracepoint}
 QEMU_TIMEOUT=${BENCH_QEMU_TIMEOUT:-1800}
 for v in ROUNDS DURATION QEMU_ROUNDS QEMU_DURATION QEMU_TIMEOUT; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "BENCH_$v wants a positive whole number, got '${!v}'"
@@ -419,6 +424,7 @@ DURATION=$QEMU_DURATION
 WORKLOADS="$WORKLOADS"
 DROPS=$QEMU_DROPS
 FIO_SIZE=$FIO_SIZE
+BACKENDS="$QEMU_BACKENDS"
 EOF
   local log=${BENCH_QEMU_LOG:-$work/qemu.log} rc=0 t0=$SECONDS
   note "booting $QEMU_SUITE in QEMU (TCG); about 10 min with the defaults, output at the end (serial log: $log)"

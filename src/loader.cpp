@@ -347,6 +347,12 @@ class SkelTracer : public Tracer {
     skel_->rodata->file_get_fd_arg = uring.file_get_fd;
     skel_->rodata->file_get_req_first = uring.file_get_req_first;
     skel_->rodata->complete_req_arg = uring.complete_req;
+    // Benchmark knob (bench/qemu-guest.sh): the hot programs return at once.
+    if (const char* empty = getenv("FPUTRACE_BENCH_EMPTY_HOOKS"); empty && std::string(empty) == "1") {
+      skel_->rodata->bench_empty_hooks = true;
+      attach_notices_.push_back("FPUTRACE_BENCH_EMPTY_HOOKS=1: the fput and io_uring request programs return at once; "
+                                "this run measures the cost of the hooks, it traces nothing");
+    }
     if (!addr("delayed_fput")) attach_notices_.push_back("delayed_fput not in /proc/kallsyms: its runs are not seen");
     if (!addr("io_ring_exit_work"))
       attach_notices_.push_back("io_ring_exit_work not in /proc/kallsyms: ring teardown is not seen");

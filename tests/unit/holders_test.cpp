@@ -188,7 +188,10 @@ TEST_F(FakeProc, SkipsTheCallerAndVanishedProcessesSilently) {
   EXPECT_EQ(find_live_causes(target_, opts_).holders.size(), 1u);
 }
 
-TEST_F(FakeProc, CountsProcessesItMayNotRead) {
+// Needs root (ctest label "root", not "unit"): it scans as another user.
+class RootFakeProc : public FakeProc {};
+
+TEST_F(RootFakeProc, CountsProcessesItMayNotRead) {
   ASSERT_EQ(::geteuid(), 0u) << "needs root to scan as another user (drops to nobody in a child)";
   our_mounts();
   process(500, "secret");
@@ -380,7 +383,8 @@ struct TmpfsMount {
   }
 };
 
-TEST(RealProc, FindsThisProcessHoldingAFileOnATmpfs) {
+// Needs root (ctest label "root", not "unit"): it mounts a tmpfs.
+TEST(RootRealProc, FindsThisProcessHoldingAFileOnATmpfs) {
   ASSERT_EQ(::geteuid(), 0u) << "this test mounts a tmpfs: run unit_tests as root";
   TmpfsMount m;
   ASSERT_TRUE(m.mounted) << "mount tmpfs on " << m.path << ": " << std::strerror(errno);

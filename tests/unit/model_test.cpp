@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <fstream>
+#include <variant>
 
 #include "fputrace/event_json.hpp"
 #include "test_support.hpp"
@@ -461,19 +463,35 @@ TEST_P(RecordedAio, DeferredAioReleasesNameTheSubmitter) {
 
 INSTANTIATE_TEST_SUITE_P(Qemu, RecordedAio, ::testing::Values("sid-fentry.aio-direct", "bookworm-fentry.aio-direct"));
 
-TEST(RecordedPlainExitKprobe, ProducesNoFindings) {
-  int findings = 0;
-  replay(load("sid-kprobe.plain-exit.events.jsonl"), [&](const Finding&) { ++findings; });
-  EXPECT_EQ(findings, 0);
+// A process that exits with nothing in flight: the recorded logs hold only the
+// reproducer's successful umounts. Replayed as recorded they explain nothing;
+// the same log with its last umount turned into an EBUSY must give exactly one
+// finding, with no pin to blame (nothing in the log pinned the mount). Either
+// half fails if successes became findings or EBUSYs stopped being reported.
+class RecordedPlainExit : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(RecordedPlainExit, SuccessesAreNotFindingsAndAnEbusyIsOneWithoutPins) {
+  auto log = load(GetParam());
+  std::vector<Finding> as_recorded;
+  replay(log, [&](const Finding& f) { as_recorded.push_back(f); });
+  EXPECT_TRUE(as_recorded.empty());
+
+  Event* last_umount = nullptr;
+  for (auto& rec : log)
+    if (auto* e = std::get_if<Event>(&rec); e && e->type == EventType::Umount) last_umount = e;
+  ASSERT_NE(last_umount, nullptr) << "the recorded log has no umount";
+  last_umount->ret = -EBUSY;
+  std::vector<Finding> with_ebusy;
+  replay(log, [&](const Finding& f) { with_ebusy.push_back(f); });
+  ASSERT_EQ(with_ebusy.size(), 1u);
+  EXPECT_EQ(with_ebusy[0].kind, Finding::Kind::UmountBusy);
+  EXPECT_TRUE(with_ebusy[0].pins.empty());
+  EXPECT_EQ(with_ebusy[0].verdict, "unknown");
 }
 
-TEST(RecordedPlainExit, ProducesNoFindings) {
-  auto log = load("tracepoint-plain-exit.events.jsonl");
-  int findings = 0;
-  replay(log, [&](const Finding&) { ++findings; });
-  EXPECT_EQ(findings, 0);
-}
-
+INSTANTIATE_TEST_SUITE_P(Logs, RecordedPlainExit,
+                         ::testing::Values("sid-kprobe.plain-exit.events.jsonl", "tracepoint-plain-exit.events.jsonl"),
+                         [](const auto& info) { return info.index == 0 ? std::string("SidKprobe") : std::string("Tracepoint"); });
 
 // ---- records of the kernel-side owners design (issue 8) ----
 

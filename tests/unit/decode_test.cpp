@@ -70,8 +70,8 @@ TEST(Decode, ADeferralCarriesTaskFileAndOwner) {
 
 TEST(Decode, NamesAreBytesNotText) {
   ft_event raw = deferred_record();
-  const std::string latin1 = "caf\xe9";           // not UTF-8
-  const std::string cut = "\xf0\x9f\x98";         // a 4-byte character cut by BPF
+  const std::string latin1 = "caf\xe9";    // not UTF-8
+  const std::string cut = "\xf0\x9f\x98";  // a 4-byte character cut by BPF
   put_name(raw.file.names[0], latin1);
   put_name(raw.task.comm, cut);
   auto e = decode(&raw, sizeof(raw));

@@ -491,7 +491,9 @@ TEST_P(RecordedPlainExit, SuccessesAreNotFindingsAndAnEbusyIsOneWithoutPins) {
 
 INSTANTIATE_TEST_SUITE_P(Logs, RecordedPlainExit,
                          ::testing::Values("sid-kprobe.plain-exit.events.jsonl", "tracepoint-plain-exit.events.jsonl"),
-                         [](const auto& info) { return info.index == 0 ? std::string("SidKprobe") : std::string("Tracepoint"); });
+                         [](const auto& info) {
+                           return info.index == 0 ? std::string("SidKprobe") : std::string("Tracepoint");
+                         });
 
 // ---- records of the kernel-side owners design (issue 8) ----
 
@@ -581,7 +583,6 @@ TEST_F(ModelTest, CompletionOnKernelThreadWaitsForTheFputProbes) {
   ASSERT_EQ(found.size(), 1u);
   EXPECT_EQ(found[0].pins[0].origin.tgid, 600u);
 }
-
 
 // ---- losses (issue 9) ----
 

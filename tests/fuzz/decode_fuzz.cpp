@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "decode.hpp"
+#include "fputrace/decode.hpp"
 #include "fuzz_support.hpp"
 
 extern "C" {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "decode.hpp"
+#include "fputrace/decode.hpp"
 #include "fputrace/model.hpp"
 #include "fuzz_support.hpp"
 

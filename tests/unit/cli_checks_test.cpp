@@ -1,5 +1,5 @@
 // Flag values, same-file checks and write errors: what can be tested without root.
-#include "cli_checks.hpp"
+#include "fputrace/cli_checks.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "output.hpp"
+#include "fputrace/output.hpp"
 
 namespace fputrace {
 namespace {

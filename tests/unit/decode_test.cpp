@@ -1,6 +1,6 @@
 // Raw ring-buffer records, as the BPF side lays them out (events.h), decoded
 // into events: sizes, types, names as bytes, paths leaf first, owners.
-#include "decode.hpp"
+#include "fputrace/decode.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,5 @@
 #include "fputrace/mounts.hpp"
+#include "fputrace/proc_mounts.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,62 @@
+// The loader: decides which probes to use (plan), then opens, configures,
+// loads and attaches the BPF object, and streams its records as decoded events.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fputrace/event.hpp"
+#include "fputrace/kernel_features.hpp"
+#include "fputrace/plan.hpp"
+
+namespace fputrace {
+
+// requested: "auto", "fentry", "kprobe" or "tracepoint", asking this kernel
+// (FPUTRACE_READS=cast|kread forces the object). Returns nullopt with a
+// one-line reason when the request cannot be met.
+std::optional<ProbePlan> plan_probes(const std::string& requested, std::string& error);
+
+struct TraceOptions {
+  std::string backend = "auto";
+  std::vector<int32_t> mount_ids;  // empty: every mount
+};
+
+struct TraceStats {
+  uint64_t ringbuf_drops = 0;
+  uint64_t map_full = 0;
+  uint64_t final_fputs = 0;
+  uint64_t deferred = 0;
+  uint64_t fd_scan_truncated = 0;
+  uint64_t ring_layout_unknown = 0;  // rings whose file table this kernel lays out unknown
+  uint64_t uring_requests = 0;       // io_uring requests on watched files counted (none sent)
+  uint64_t late_deferrals = 0;       // deferrals seen only when released (a race at fput)
+  uint64_t owner_evictions = 0;      // owners evicted from the full LRU map: attribution lost
+  uint64_t undecodable = 0;
+};
+
+class Tracer {
+ public:
+  using Callback = std::function<void(const Event&)>;
+  virtual ~Tracer() = default;
+  // Waits up to timeout_ms for records; returns how many were handled, or -errno.
+  virtual int poll(int timeout_ms) = 0;
+  // Detaches every probe; records already in the buffer can still be polled.
+  virtual void detach() = 0;
+  virtual TraceStats stats() const = 0;
+  const ProbePlan& plan() const { return plan_; }
+  // "tracepoint backend (fput probes: none); skipped: ..."
+  std::string describe() const;
+
+ protected:
+  ProbePlan plan_;
+  std::vector<std::string> attach_notices_;
+};
+
+std::unique_ptr<Tracer> start_tracer(const TraceOptions& opts, Tracer::Callback on_event, std::string& error);
+
+}  // namespace fputrace

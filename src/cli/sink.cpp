@@ -1,0 +1,53 @@
+#include "fputrace/sink.hpp"
+
+#include <fmt/format.h>
+
+#include <functional>
+
+#include "fputrace/escape.hpp"
+#include "fputrace/findings_out.hpp"
+
+namespace fputrace {
+
+std::unique_ptr<Sink> Sink::open(const std::string& path, bool json, std::string& error) {
+  auto out = OutFile::open(path, error);
+  if (!out) return nullptr;
+  return std::unique_ptr<Sink>(new Sink(std::move(out), json));
+}
+
+bool Sink::repeats_last_busy(const Finding& f) {
+  if (f.kind != Finding::Kind::UmountBusy) return false;
+  std::string key = fmt::format("{}|{}|{}", f.mount.id, f.verdict, f.live.is_null() ? "" : dump_json(f.live));
+  for (const Pin& p : f.pins) key += fmt::format("|{}:{}", p.file.ptr, to_string(p.holder));
+  size_t hash = std::hash<std::string>{}(key);
+  bool same = hash == last_busy_key_ && f.time_ns - last_busy_ns_ < 1'000'000'000;
+  last_busy_key_ = hash;
+  last_busy_ns_ = f.time_ns;
+  return same;
+}
+
+void Sink::write(const Finding& f) {
+  if (json_) {
+    write_json(finding_to_json(f));
+    return;
+  }
+  if (repeats_last_busy(f)) {
+    write_text(fmt::format("{:>14.6f} EBUSY     umount {} again, by {} ({}): same cause\n",
+                           static_cast<double>(f.time_ns) / 1e9, printable(f.mount.path), printable(f.actor.comm),
+                           f.actor.tgid));
+    return;
+  }
+  write_text(finding_to_text(f));
+}
+
+void Sink::write_json(const nlohmann::json& j) {
+  out_->write(dump_json(j) + "\n");
+  out_->flush();
+}
+
+void Sink::write_text(const std::string& text) {
+  out_->write(text);
+  out_->flush();
+}
+
+}  // namespace fputrace

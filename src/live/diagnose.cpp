@@ -1,0 +1,127 @@
+#include "fputrace/diagnose.hpp"
+
+#include <fmt/format.h>
+#include <time.h>
+#include <fstream>
+#include <algorithm>
+#include <unistd.h>
+
+#include "fputrace/containers.hpp"
+#include "fputrace/escape.hpp"
+#include "fputrace/holders.hpp"
+#include "fputrace/mounts.hpp"
+
+namespace fputrace {
+
+std::vector<std::string> pin_lines(const std::vector<Pin>& pins, uint64_t now_ns) {
+  std::vector<std::string> lines;
+  for (const Pin& p : pins) {
+    double held_ms = now_ns >= p.since_ns ? static_cast<double>(now_ns - p.since_ns) / 1e6 : 0.0;
+    lines.push_back(fmt::format("{} (ino {}) from {} (pid {}{}) via {}, held by {} for {:.1f} ms [{}]: {}",
+                                printable(full_path(p.mount, p.file)), p.file.ino, printable(p.origin.comm),
+                                p.origin.tgid, printable(place_suffix(p.origin)), to_string(p.source),
+                                to_string(p.holder), held_ms, to_string(p.confidence), printable(p.why)));
+  }
+  return lines;
+}
+
+uint64_t monotonic_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+Finding busy_now(const Model& model, const MountRef& mount) {
+  Finding busy;
+  busy.kind = Finding::Kind::UmountBusy;
+  busy.time_ns = monotonic_ns();  // the pins' hold times are measured to now
+  busy.mount = mount;
+  busy.pins = model.pins_on(mount.id);
+  busy.verdict = busy.pins.empty() ? "unknown" : "deferred_release";
+  auto self = static_cast<uint32_t>(::getpid());
+  busy.actor = Task{self, self, 0, "fputrace"};
+  add_live_causes(busy, self);
+  return busy;
+}
+
+LiveScan scan_live(const MountRef& mount, uint32_t skip_tgid) {
+  LiveScan scan;
+  scan.started_ns = monotonic_ns();
+  if (mount.path.empty()) return scan;
+  auto target = find_mount_target(mount.path);
+  // Gone already (the release won the race with us), or a mount of another
+  // namespace: only the pins and the kernel's snapshot speak.
+  if (!target || target->mount.id != mount.id) return scan;
+  ScanOptions opts;
+  opts.skip_tgid = skip_tgid;
+  scan.causes = find_live_causes(*target, opts);
+  return scan;
+}
+
+std::future<LiveScan> start_live_scan(const MountRef& mount, uint32_t skip_tgid) {
+  return std::async(std::launch::async, [mount, skip_tgid] { return scan_live(mount, skip_tgid); });
+}
+
+namespace {
+
+// The children the kernel saw at the EBUSY, which may be gone by the scan.
+void add_kernel_children(LiveCauses& causes, const Finding& busy) {
+  if (!busy.kernel) return;
+  for (const ChildMount& c : busy.kernel->children) {
+    bool known = false;
+    for (const MountRef& m : causes.submounts) known = known || m.id == c.id;
+    if (known) continue;
+    std::string base = busy.mount.path == "/" ? "" : busy.mount.path;
+    causes.submounts.push_back(MountRef{c.id, base + "/" + c.name});
+  }
+}
+
+}  // namespace
+
+void apply_diagnosis(Finding& busy, const LiveScan& scan) {
+  bool kernel_saw = busy.kernel && (busy.kernel->refs || busy.kernel->nr_children);
+  if (!scan.causes && !kernel_saw) return;
+  LiveCauses causes = scan.causes.value_or(LiveCauses{});
+  add_kernel_children(causes, busy);
+  busy.verdict = verdict_for(causes, busy.pins.size());
+  busy.live = live_causes_to_json(causes);
+  std::optional<int64_t> count = busy.kernel ? busy.kernel->refs : std::nullopt;
+  busy.live["references"] = references_json(references_explained(causes, busy.pins.size()), count)["references"];
+  double late_ms = scan.started_ns > busy.time_ns ? static_cast<double>(scan.started_ns - busy.time_ns) / 1e6 : 0.0;
+  busy.live["scanned"] = scan.causes.has_value();
+  busy.live["scan_after_ms"] = late_ms;
+  busy.live_text = diagnosis_text(busy.mount, busy.verdict, causes, pin_lines(busy.pins, busy.time_ns));
+  const auto& refs = busy.live["references"];
+  if (refs.contains("unexplained") && refs["unexplained"].is_number()) {
+    int64_t n = refs["unexplained"].get<int64_t>();
+    busy.live_text += n == 0 ? fmt::format("\nReferences: fully explained (the kernel counted {} at the EBUSY).\n",
+                                           *busy.kernel->refs)
+                             : fmt::format("\nReferences: {} unexplained (the kernel counted {} at the EBUSY): something "
+                                           "fputrace cannot see holds the mount (a loop device, swap, a kernel user).\n",
+                                           n, *busy.kernel->refs);
+  }
+  if (scan.causes)
+    busy.live_text += fmt::format("\n(processes were looked at {:.1f} ms after the EBUSY)\n", late_ms);
+  else
+    busy.live_text += "\n(the mount was gone before its processes could be looked at)\n";
+}
+
+void resolve_in_caller_namespace(Event& e, const std::string& proc_root) {
+  if (e.type != EventType::Umount || !e.umount || e.umount->mount_known || e.path.empty()) return;
+  if (e.path[0] != '/' && e.umount->cwd.empty()) return;  // relative, and no cwd
+  std::string path = joined_path(e.umount->cwd, e.path);
+  std::ifstream in(fmt::format("{}/{}/mountinfo", proc_root, e.task.tgid));
+  if (!in) return;  // the caller is gone: the path is all there is
+  // The topmost mount at that point is listed last.
+  for (const MountInfo& m : parse_mountinfo(in))
+    if (m.path == path) {
+      e.umount->resolved_mnt_id = m.id;
+      e.umount->resolved_path = path;
+    }
+}
+
+void add_live_causes(Finding& busy, uint32_t skip_tgid) {
+  apply_diagnosis(busy, scan_live(busy.mount, skip_tgid));
+}
+
+}  // namespace fputrace

@@ -1,0 +1,108 @@
+#include "fputrace/plan.hpp"
+
+#include <fmt/format.h>
+
+namespace fputrace {
+
+const std::vector<FunctionTarget>& function_targets() {
+  static const std::vector<FunctionTarget> targets{
+      {"fput", true, "final fputs that cannot use task work, decided at entry"},
+      {"__fput", true, "final release (mount reference dropped)"},
+      {"fput_close", false, "final fputs on close paths (6.15+)"},
+      // Syscall wrappers: probing them keeps the syscall tracepoints, which put
+      // every syscall of every task on the slow entry path, switched off.
+      {"__x64_sys_io_submit", false, "io_submit without a syscall tracepoint", {"syscalls/sys_enter_io_submit"}, true},
+      // The mount umount resolved, in the kernel: no syscall tracepoint either.
+      {"path_umount",
+       false,
+       "umount's mount identified in the kernel, with its count and children at the EBUSY",
+       {"syscalls/sys_enter_umount", "syscalls/sys_exit_umount"}},
+  };
+  return targets;
+}
+
+namespace {
+
+// Tries the backends allowed by the request for one function, fentry first.
+std::optional<Backend> choose_for_function(const FunctionTarget& t, const std::string& requested, KernelProbes& kernel,
+                                           ProbePlan& plan) {
+  if (requested == "auto" || requested == "fentry") {
+    Capability c = kernel.fentry(t.name, t.reads_args_from_ctx);
+    plan.fentry_tried[t.name] = c;
+    if (c.available) return Backend::Fentry;
+  }
+  if (requested == "auto" || requested == "kprobe") {
+    Capability c = kernel.kprobe(t.name);
+    plan.kprobe_tried[t.name] = c;
+    if (c.available) return Backend::Kprobe;
+  }
+  return std::nullopt;
+}
+
+std::string refusal(const ProbePlan& plan, const std::string& func, const std::string& requested) {
+  std::vector<std::string> reasons;
+  if (auto it = plan.fentry_tried.find(func); it != plan.fentry_tried.end())
+    reasons.push_back("fentry: " + it->second.reason);
+  if (auto it = plan.kprobe_tried.find(func); it != plan.kprobe_tried.end())
+    reasons.push_back("kprobe: " + it->second.reason);
+  std::string joined;
+  for (const auto& r : reasons) joined += (joined.empty() ? "" : "; ") + r;
+  return joined.empty() ? requested + " not tried" : joined;
+}
+
+}  // namespace
+
+std::optional<ProbePlan> plan_probes(const std::string& requested, KernelProbes& kernel, const std::string& forced,
+                                     std::string& error) {
+  if (requested != "auto" && requested != "fentry" && requested != "kprobe" && requested != "tracepoint") {
+    error = fmt::format("unknown backend '{}': use auto, fentry, kprobe or tracepoint", requested);
+    return std::nullopt;
+  }
+  ProbePlan plan;
+  bool kread = kernel.probe_read_kernel().available;
+  if (forced == "cast") kread = false;
+  if (requested != "tracepoint") {
+    std::string blocker;  // why the fput probes cannot run, if they cannot
+    std::vector<std::string> skipped;
+    for (const auto& t : function_targets()) {
+      auto chosen = choose_for_function(t, requested, kernel, plan);
+      if (chosen) {
+        plan.functions[t.name] = *chosen;
+      } else if (t.required && blocker.empty()) {
+        blocker = fmt::format("cannot probe {}: {}", t.name, refusal(plan, t.name, requested));
+      } else if (!t.required) {
+        skipped.push_back(fmt::format("skipped {} ({}): {}", t.name, t.purpose, refusal(plan, t.name, requested)));
+      }
+    }
+    if (blocker.empty() && !kread)
+      blocker = "fput probes need bpf_probe_read_kernel, which this kernel withdraws (lockdown)";
+    if (blocker.empty()) {
+      plan.fput_backend = plan.functions.at("fput");
+      plan.notices = skipped;
+      return plan;
+    }
+    if (requested != "auto") {
+      error = fmt::format("--backend {}: {}", requested, blocker);
+      return std::nullopt;
+    }
+    plan.functions.clear();
+    plan.notices.push_back(blocker);
+    plan.notices.push_back("using tracepoints: deferrals are inferred, not observed");
+  }
+  plan.fput_backend = Backend::Tracepoint;
+  // Tracepoint programs read with plain loads through bpf_rdonly_cast where
+  // the kernel has it (6.2+): cheaper per io_uring request than a
+  // bpf_probe_read_kernel per field.
+  if (kread && forced != "kread" && kernel.rdonly_cast().available) kread = false;
+  if (!kread) {
+    Capability cast = kernel.rdonly_cast();
+    if (!cast.available) {
+      error = "this kernel allows neither bpf_probe_read_kernel nor bpf_rdonly_cast: nothing can read files";
+      return std::nullopt;
+    }
+    plan.use_cast_reads = true;
+  }
+  return plan;
+}
+
+}  // namespace fputrace

@@ -1,0 +1,104 @@
+#include <fmt/format.h>
+
+#include "fputrace/containers.hpp"
+#include "fputrace/findings_out.hpp"
+
+namespace fputrace {
+
+using nlohmann::json;
+
+namespace {
+
+json task_json(const Task& t) {
+  json j{{"tgid", t.tgid}, {"tid", t.tid}, {"comm", t.comm}};
+  put_task_place(j, t);
+  return j;
+}
+
+json mount_json(const MountRef& m) {
+  json j{{"id", m.id}};
+  j["path"] = m.path.empty() ? json(nullptr) : json(m.path);
+  // The namespace the kernel named the path in; null: fputrace's own table.
+  j["mntns"] = m.mntns ? json(m.mntns) : json(nullptr);
+  return j;
+}
+
+void put_pin_fields(json& j, const Pin& p) {
+  j["origin"] = task_json(p.origin);
+  if (!p.origin_known) j["origin"]["known"] = false;
+  j["source"] = to_string(p.source);
+  j["holder"] = to_string(p.holder);
+  j["file"] = {{"ino", p.file.ino}, {"path", full_path(p.mount, p.file)}};
+  j["since_ns"] = p.since_ns;
+  j["holder_since_ns"] = p.holder_since_ns;
+  j["confidence"] = to_string(p.confidence);
+  j["why"] = p.why;
+  if (p.ring) j["ring"] = fmt::format("{:#x}", p.ring);
+}
+
+}  // namespace
+
+json pin_to_json(const Pin& p) {
+  json j = json::object();
+  put_pin_fields(j, p);
+  return j;
+}
+
+json finding_to_json(const Finding& f) {
+  json j;
+  switch (f.kind) {
+    case Finding::Kind::UmountBusy: {
+      j["event"] = "umount_busy";
+      j["time_ns"] = f.time_ns;
+      j["mount"] = mount_json(f.mount);
+      json pins = json::array();
+      for (const Pin& p : f.pins) pins.push_back(pin_to_json(p));
+      j["verdict"] = f.verdict.empty() ? "unknown" : f.verdict;
+      if (f.live.is_object()) {
+        for (const auto& h : f.live.value("holders", json::array())) pins.push_back(h);
+        j["submounts"] = f.live.value("submounts", json::array());
+        j["propagation"] = f.live.value("propagation", json::array());
+        if (f.live.contains("references")) j["references"] = f.live["references"];
+        if (f.live.contains("scanned"))
+          j["scan"] = {{"done", f.live["scanned"]}, {"after_ms", f.live.value("scan_after_ms", 0.0)}};
+      }
+      j["pins"] = pins;
+      j["caller"] = task_json(f.actor);
+      if (!f.resolved_by.empty()) j["mount"]["resolved_by"] = f.resolved_by;
+      if (f.kernel && f.kernel->mount_known) {
+        j["mount"]["unique_id"] = f.kernel->mnt_unique;
+        j["mount"]["mntns"] = f.kernel->mnt_ns;
+      }
+      if (!j.contains("references"))
+        j["references"] = {{"explained", nullptr}, {"unexplained", nullptr}, {"note", "no diagnosis was made"}};
+      break;
+    }
+    case Finding::Kind::Deferred:
+      j["event"] = "deferred";
+      j["time_ns"] = f.time_ns;
+      j["mount"] = mount_json(f.mount);
+      put_pin_fields(j, f.pins.at(0));
+      break;
+    case Finding::Kind::PinReleased:
+      j["event"] = "pin_released";
+      j["time_ns"] = f.time_ns;
+      j["mount"] = mount_json(f.mount);
+      put_pin_fields(j, f.pins.at(0));
+      j["held_ns"] = f.held_ns;
+      j["after_busy_ns"] = f.after_busy_ns ? json(*f.after_busy_ns) : json(nullptr);
+      j["released_by"] = task_json(f.actor);
+      j["release_confidence"] = to_string(f.release_confidence);
+      break;
+    case Finding::Kind::Loss:
+      j["event"] = "loss";
+      j["time_ns"] = f.time_ns;
+      j["records_dropped"] = f.lost_records;
+      j["items_untracked"] = f.lost_items;
+      break;
+  }
+  if (f.kind != Finding::Kind::Loss) j["complete"] = f.complete;
+  j["backend"] = to_string(f.backend);
+  return j;
+}
+
+}  // namespace fputrace

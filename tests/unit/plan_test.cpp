@@ -1,0 +1,159 @@
+// The probe plan against made-up kernels: which backend each function gets,
+// which object reads kernel memory, and what is said when something is missing.
+#include "fputrace/plan.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+namespace fputrace {
+namespace {
+
+Capability yes() {
+  return {true, 0, ""};
+}
+Capability no(const std::string& why) {
+  return {false, 1, why};
+}
+
+// A kernel where each kind of program loads or not, per function.
+class MadeUpKernel : public KernelProbes {
+ public:
+  bool fentry_works = true, kprobe_works = true, probe_read = true, cast = true;
+  std::set<std::string> missing;  // functions in neither BTF nor kallsyms
+  std::vector<std::string> asked;
+
+  Capability fentry(const std::string& func, bool) override {
+    asked.push_back("fentry " + func);
+    if (missing.count(func)) return no(func + " is not in the kernel's BTF");
+    return fentry_works ? yes() : no("loading an fentry program refused with EPERM");
+  }
+  Capability kprobe(const std::string& func) override {
+    asked.push_back("kprobe " + func);
+    if (missing.count(func)) return no(func + " is not in /proc/kallsyms");
+    return kprobe_works ? yes() : no("kprobes are not built into this kernel");
+  }
+  Capability probe_read_kernel() override { return probe_read ? yes() : no("lockdown"); }
+  Capability rdonly_cast() override { return cast ? yes() : no("needs 6.2+"); }
+};
+
+bool said(const ProbePlan& plan, const std::string& words) {
+  for (const auto& n : plan.notices)
+    if (n.find(words) != std::string::npos) return true;
+  return false;
+}
+
+TEST(Plan, FentryWhereItLoadsFirst) {
+  MadeUpKernel k;
+  std::string error;
+  auto plan = plan_probes("auto", k, "", error);
+  ASSERT_TRUE(plan) << error;
+  EXPECT_EQ(plan->fput_backend, Backend::Fentry);
+  for (const auto& t : function_targets()) EXPECT_EQ(plan->functions.at(t.name), Backend::Fentry) << t.name;
+  EXPECT_FALSE(plan->use_cast_reads);  // fput probes read with bpf_probe_read_kernel
+  EXPECT_EQ(k.asked.front(), "fentry fput");
+  for (const auto& a : k.asked)
+    EXPECT_EQ(a.rfind("kprobe", 0), std::string::npos) << "kprobe tried although fentry loaded";
+}
+
+TEST(Plan, KprobeWhenFentryIsRefused) {
+  MadeUpKernel k;
+  k.fentry_works = false;
+  std::string error;
+  auto plan = plan_probes("auto", k, "", error);
+  ASSERT_TRUE(plan) << error;
+  EXPECT_EQ(plan->fput_backend, Backend::Kprobe);
+  EXPECT_EQ(plan->fentry_tried.at("fput").reason, "loading an fentry program refused with EPERM");
+}
+
+TEST(Plan, AnOptionalFunctionMissingIsSkippedWithItsReason) {
+  MadeUpKernel k;
+  k.missing = {"fput_close"};
+  std::string error;
+  auto plan = plan_probes("auto", k, "", error);
+  ASSERT_TRUE(plan) << error;
+  EXPECT_EQ(plan->fput_backend, Backend::Fentry);
+  EXPECT_EQ(plan->functions.count("fput_close"), 0u);
+  EXPECT_TRUE(said(*plan,
+                   "skipped fput_close (final fputs on close paths (6.15+)): fentry: fput_close is not in the "
+                   "kernel's BTF; kprobe: fput_close is not in /proc/kallsyms"));
+}
+
+TEST(Plan, TracepointsWhenNeitherLoadsAndTheOutputSaysInferred) {
+  MadeUpKernel k;
+  k.fentry_works = k.kprobe_works = false;
+  std::string error;
+  auto plan = plan_probes("auto", k, "", error);
+  ASSERT_TRUE(plan) << error;
+  EXPECT_EQ(plan->fput_backend, Backend::Tracepoint);
+  EXPECT_TRUE(plan->functions.empty());
+  EXPECT_TRUE(said(*plan,
+                   "cannot probe fput: fentry: loading an fentry program refused with EPERM; kprobe: kprobes "
+                   "are not built into this kernel"));
+  EXPECT_TRUE(said(*plan, "deferrals are inferred, not observed"));
+  EXPECT_TRUE(plan->use_cast_reads);  // tracepoint programs read with plain loads where the kernel has the kfunc
+}
+
+TEST(Plan, LockdownMeansTracepointsWithCastReads) {
+  MadeUpKernel k;  // fentry would load, but bpf_probe_read_kernel is withdrawn
+  k.probe_read = false;
+  std::string error;
+  auto plan = plan_probes("auto", k, "", error);
+  ASSERT_TRUE(plan) << error;
+  EXPECT_EQ(plan->fput_backend, Backend::Tracepoint);
+  EXPECT_TRUE(plan->use_cast_reads);
+  EXPECT_TRUE(said(*plan, "withdraws (lockdown)"));
+}
+
+TEST(Plan, NothingCanReadFilesIsAnError) {
+  MadeUpKernel k;
+  k.probe_read = k.cast = false;
+  std::string error;
+  EXPECT_FALSE(plan_probes("auto", k, "", error));
+  EXPECT_EQ(error, "this kernel allows neither bpf_probe_read_kernel nor bpf_rdonly_cast: nothing can read files");
+}
+
+TEST(Plan, TracepointsWithoutTheKfuncReadWithTheHelper) {
+  MadeUpKernel k;
+  k.cast = false;
+  std::string error;
+  auto plan = plan_probes("tracepoint", k, "", error);
+  ASSERT_TRUE(plan) << error;
+  EXPECT_FALSE(plan->use_cast_reads);
+  EXPECT_TRUE(k.asked.empty()) << "--backend tracepoint tried " << k.asked.front();
+}
+
+TEST(Plan, AnExplicitBackendThatCannotLoadIsAnErrorNotAFallback) {
+  MadeUpKernel k;
+  k.fentry_works = false;
+  std::string error;
+  EXPECT_FALSE(plan_probes("fentry", k, "", error));
+  EXPECT_EQ(error, "--backend fentry: cannot probe fput: fentry: loading an fentry program refused with EPERM");
+  for (const auto& a : k.asked) EXPECT_EQ(a.rfind("kprobe", 0), std::string::npos);
+}
+
+TEST(Plan, UnknownBackend) {
+  MadeUpKernel k;
+  std::string error;
+  EXPECT_FALSE(plan_probes("ebpf", k, "", error));
+  EXPECT_EQ(error, "unknown backend 'ebpf': use auto, fentry, kprobe or tracepoint");
+}
+
+TEST(Plan, ForcedReadsChooseTheObject) {
+  MadeUpKernel k;
+  std::string error;
+  auto cast = plan_probes("tracepoint", k, "cast", error);
+  ASSERT_TRUE(cast) << error;
+  EXPECT_TRUE(cast->use_cast_reads);
+  auto kread = plan_probes("tracepoint", k, "kread", error);
+  ASSERT_TRUE(kread) << error;
+  EXPECT_FALSE(kread->use_cast_reads);
+  // fput probes cannot use the cast object: forcing it falls back to tracepoints
+  auto forced_auto = plan_probes("auto", k, "cast", error);
+  ASSERT_TRUE(forced_auto) << error;
+  EXPECT_EQ(forced_auto->fput_backend, Backend::Tracepoint);
+}
+
+}  // namespace
+}  // namespace fputrace

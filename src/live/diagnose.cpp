@@ -2,9 +2,10 @@
 
 #include <fmt/format.h>
 #include <time.h>
-#include <fstream>
-#include <algorithm>
 #include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
 
 #include "fputrace/containers.hpp"
 #include "fputrace/escape.hpp"
@@ -96,9 +97,10 @@ void apply_diagnosis(Finding& busy, const LiveScan& scan) {
     int64_t n = refs["unexplained"].get<int64_t>();
     busy.live_text += n == 0 ? fmt::format("\nReferences: fully explained (the kernel counted {} at the EBUSY).\n",
                                            *busy.kernel->refs)
-                             : fmt::format("\nReferences: {} unexplained (the kernel counted {} at the EBUSY): something "
-                                           "fputrace cannot see holds the mount (a loop device, swap, a kernel user).\n",
-                                           n, *busy.kernel->refs);
+                             : fmt::format(
+                                   "\nReferences: {} unexplained (the kernel counted {} at the EBUSY): something "
+                                   "fputrace cannot see holds the mount (a loop device, swap, a kernel user).\n",
+                                   n, *busy.kernel->refs);
   }
   if (scan.causes)
     busy.live_text += fmt::format("\n(processes were looked at {:.1f} ms after the EBUSY)\n", late_ms);

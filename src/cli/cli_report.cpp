@@ -13,7 +13,9 @@
 #include "fputrace/event_json.hpp"
 #include "fputrace/findings_out.hpp"
 #include "fputrace/html_report.hpp"
+#include "fputrace/chrome_trace.hpp"
 #include "fputrace/timeline.hpp"
+#include "fputrace/trace_file.hpp"
 #include "fputrace/output.hpp"
 
 namespace fputrace {

@@ -5,7 +5,9 @@
 
 #include "fputrace/escape.hpp"
 #include "fputrace/findings_out.hpp"
+#include "fputrace/chrome_trace.hpp"
 #include "fputrace/timeline.hpp"
+#include "fputrace/trace_file.hpp"
 #include "fputrace/span_tracker.hpp"
 
 namespace fputrace {

@@ -7,7 +7,9 @@
 #include <string>
 
 #include "fputrace/html_report.hpp"
+#include "fputrace/chrome_trace.hpp"
 #include "fputrace/timeline.hpp"
+#include "fputrace/trace_file.hpp"
 
 int main(int argc, char** argv) {
   int arg = 1;

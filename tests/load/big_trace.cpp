@@ -15,7 +15,9 @@
 #include <cstdlib>
 #include <string>
 
+#include "fputrace/chrome_trace.hpp"
 #include "fputrace/timeline.hpp"
+#include "fputrace/trace_file.hpp"
 
 extern "C" {
 #include "fputrace/events.h"

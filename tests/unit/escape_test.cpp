@@ -10,7 +10,9 @@
 #include "fputrace/event_json.hpp"
 #include "fputrace/findings_out.hpp"
 #include "fputrace/html_report.hpp"
+#include "fputrace/chrome_trace.hpp"
 #include "fputrace/timeline.hpp"
+#include "fputrace/trace_file.hpp"
 #include "test_support.hpp"
 
 namespace fputrace {

@@ -1,4 +1,6 @@
+#include "fputrace/chrome_trace.hpp"
 #include "fputrace/timeline.hpp"
+#include "fputrace/trace_file.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>

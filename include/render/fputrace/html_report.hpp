@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "fputrace/event_json.hpp"
+#include "fputrace/chrome_trace.hpp"
 #include "fputrace/timeline.hpp"
+#include "fputrace/trace_file.hpp"
 
 namespace fputrace {
 

@@ -1,8 +1,7 @@
 // Timelines of a recorded event log: the intervals and instants worth drawing
 // (work items on kworkers, request lifetimes, each pin's deferred window, umount
-// attempts, exits), and their export as a Chrome Trace Event Format file that
-// Perfetto UI and chrome://tracing load. The trace also carries the raw log, so
-// `report` can rebuild the model offline from the trace file alone.
+// attempts, exits), paired from their starts and ends. chrome_trace.hpp writes
+// them as a Chrome trace; trace_file.hpp reads traces and logs back.
 #pragma once
 
 #include <cstdint>
@@ -20,14 +19,6 @@
 #include "fputrace/model.hpp"
 
 namespace fputrace {
-
-// What the recording was of; written to metadata.fputrace.
-struct TraceMeta {
-  std::string kernel;       // uname -r (and -v) of the traced machine
-  std::string backend;      // "" = taken from the first event
-  std::string command;      // the traced command line, "" if none
-  std::string recorded_at;  // ISO 8601 UTC; "" = unknown (written as null)
-};
 
 // A work item run on a kworker: io_ring_exit_work or delayed_fput.
 struct WorkSlice {
@@ -107,87 +98,5 @@ class TimelineBuilder {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// ---- the Chrome trace ----
-//
-// Version 2 layout, written as the events come so that a writer killed at
-// any point leaves a file report can read (docs/timeline.md):
-//
-//   {"metadata":{"fputrace":{"version":2,"backend":..,"kernel":..,"command":..,"recorded_at":..}},
-//    "displayTimeUnit":"ns","traceEvents":[
-//   {"ph":"M","name":"fputrace_record","pid":..,"tid":..,"args":{raw log record}},
-//   {what that record shows: slices, async spans, flows, instants, track names},
-//   ...
-//   ]}
-//
-// Viewers ignore the fputrace_record metadata events; report reads only them.
-// Version 1 (the raw log in metadata.fputrace.events) is still read.
-constexpr int kTraceVersion = 2;
-
-struct ChromeLimits {
-  size_t open_spans = 131072;  // of each kind (work items, requests, pins) paired at once
-  size_t tasks = 65536;       // tracks named so far (a task forgotten is only named again)
-};
-
-class ChromeTraceWriter {
- public:
-  using Out = std::function<void(std::string_view)>;
-  // Writes the header at once. meta.backend "" is written as "".
-  ChromeTraceWriter(Out out, const TraceMeta& meta, ChromeLimits limits = {});
-  ~ChromeTraceWriter();
-  // The raw record, then what it shows (and what the writer's own replay of
-  // the model concluded from it).
-  void add(const LogRecord& r);
-  // The same with the findings of a model kept outside (record's live one:
-  // one model is enough). Mount records go through add(LogRecord).
-  void add(const Event& e, const std::vector<Finding>& findings);
-  // Closes what is still open at the end of the log, then the array and object.
-  void finish();
-  // Spans closed early because more than ChromeLimits::open_spans were open.
-  uint64_t evictions() const;
-  size_t records() const;
-  const Model& model() const;
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-};
-
-// A whole trace in memory (tests, small logs): what ChromeTraceWriter writes,
-// parsed back. meta.backend "" = taken from the first event.
-nlohmann::json chrome_trace(const std::vector<LogRecord>& log, const TraceMeta& meta);
-
-// ---- reading a trace or log back ----
-
-// What a trace file said besides its records.
-struct TraceInfo {
-  TraceMeta meta;
-  bool chrome = false;   // a Chrome trace, not a JSON-lines log
-  int version = 0;       // of a Chrome trace
-  size_t records = 0;
-  // One line when the file ended early but what it held is usable (a
-  // version 2 trace whose writer was killed): the caller prints it.
-  std::string warning;
-};
-
-// Reads a Chrome trace (either version) or a JSON-lines event log
-// (auto-detected) record by record, in constant memory for version 2 traces
-// and logs. on_meta runs once, before the first record when the file says
-// its metadata first (Chrome traces), else at the end. Throws
-// std::invalid_argument with one line on corrupt, empty or foreign input,
-// possibly after some records were delivered.
-TraceInfo read_trace(std::istream& in, const std::function<void(const TraceMeta&)>& on_meta,
-                     const std::function<void(LogRecord&&)>& on_record);
-
-// A trace file read back whole: the raw log and what metadata.fputrace said.
-struct TraceFile {
-  std::vector<LogRecord> log;
-  TraceMeta meta;
-  bool chrome = false;  // a Chrome trace, not a JSON-lines log
-  std::string warning;  // see TraceInfo
-};
-
-TraceFile read_trace_file(std::istream& in);
-std::vector<LogRecord> log_from_trace_file(std::istream& in);
 
 }  // namespace fputrace

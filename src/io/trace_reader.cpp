@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "fputrace/escape.hpp"
-#include "fputrace/timeline.hpp"
+#include "fputrace/trace_file.hpp"
 
 namespace fputrace {
 

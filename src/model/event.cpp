@@ -2,26 +2,22 @@
 
 #include <algorithm>
 #include <array>
-#include <vector>
 #include <utility>
-
-extern "C" {
-#include "fputrace/events.h"
-}
+#include <vector>
 
 namespace fputrace {
 
 bool Task::kernel_thread() const {
-  return flags & FT_TASK_KTHREAD;
+  return flags & kTaskKernelThread;
 }
 bool Task::exiting() const {
-  return flags & FT_TASK_EXITING;
+  return flags & kTaskExiting;
 }
 bool Task::io_worker() const {
-  return flags & FT_TASK_IO_WORKER;
+  return flags & kTaskIoWorker;
 }
 bool Task::leader() const {
-  return flags & FT_TASK_LEADER;
+  return flags & kTaskLeader;
 }
 
 namespace {

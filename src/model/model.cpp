@@ -6,9 +6,6 @@
 #include <cerrno>
 #include <limits>
 
-extern "C" {
-#include "fputrace/events.h"
-}
 
 namespace fputrace {
 
@@ -297,7 +294,7 @@ std::string Model::registration(const Origin& o) {
 }
 
 std::vector<Finding> Model::on_ring_file(const Event& e) {
-  bool at_exit = (e.detail & FT_RING_FILE_AT_EXIT) != 0;
+  bool at_exit = (e.detail & kRingFileAtExit) != 0;
   FileState& fs = remember_file(e.file);
   if (at_exit && fs.origin && fs.origin->registered && fs.origin->task.tgid == e.task.tgid &&
       (fs.origin->ring == e.ring || fs.origin->ring == 0)) {
@@ -581,7 +578,7 @@ std::optional<Finding> Model::pin_at_exit(const Event& e, uint64_t file, const F
 std::vector<Finding> Model::on_task_exit(const Event& e) {
   // The process is gone when its leader exits (other threads rarely outlive
   // it) or, whichever thread it is, its last thread.
-  if (!e.task.leader() && !(e.detail & FT_EXIT_GROUP_DEAD)) return {};
+  if (!e.task.leader() && !(e.detail & kExitGroupDead)) return {};
   auto owned = files_of_tgid_.find(e.task.tgid);
   if (owned == files_of_tgid_.end()) return {};
   std::set<uint64_t> files = std::move(owned->second);  // by file address, as always

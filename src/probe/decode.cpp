@@ -9,6 +9,11 @@ extern "C" {
 
 namespace fputrace {
 
+// The model keeps the BPF side's bit values under its own names (event.hpp).
+static_assert(kTaskKernelThread == FT_TASK_KTHREAD && kTaskExiting == FT_TASK_EXITING &&
+              kTaskIoWorker == FT_TASK_IO_WORKER && kTaskLeader == FT_TASK_LEADER);
+static_assert(kRingFileAtExit == FT_RING_FILE_AT_EXIT && kExitGroupDead == FT_EXIT_GROUP_DEAD);
+
 namespace {
 
 std::string bounded(const char* s, size_t max) {
@@ -97,7 +102,6 @@ std::optional<Owner> owner_of(const ft_origin& o) {
   owner.no_completions = o.flags & FT_ORIGIN_NO_COMPLETIONS;
   return owner;
 }
-
 
 std::string join_names(const char (&names)[FT_PATH_DEPTH][FT_NAME_LEN], bool truncated) {
   std::string path = join_path(names, truncated);

@@ -22,10 +22,10 @@ enum class EventType {
   Released,     // __fput ran: the mount reference was dropped (observed)
   DelayedRun,   // the delayed_fput work item started
   DelayedRunEnd,
-  TaskExit,        // the last thread of a process that owned files exited
-  Umount,          // umount(2) returned
-  PendingAtExit,   // io_uring requests on a file were in flight when their owner's process exited
-  Loss,            // the collector noticed that the BPF side lost records (ret) or items (detail)
+  TaskExit,       // the last thread of a process that owned files exited
+  Umount,         // umount(2) returned
+  PendingAtExit,  // io_uring requests on a file were in flight when their owner's process exited
+  Loss,           // the collector noticed that the BPF side lost records (ret) or items (detail)
 };
 
 enum class Backend { Tracepoint, Fentry, Kprobe };
@@ -34,20 +34,35 @@ enum class Backend { Tracepoint, Fentry, Kprobe };
 enum class DeferReason : uint32_t {
   Unknown = 0,
   KernelThread = 1,
-  NoTaskWork = 2,        // interrupt context
-  TaskWorkFailed = 3,    // task past its task-work stage
-  SeenAtRelease = 4,     // missed at fput (a concurrent drop): seen when __fput ran from delayed_fput
-  AioCompletion = 5,     // tracepoint backend: an aio completion held the last reference
+  NoTaskWork = 2,      // interrupt context
+  TaskWorkFailed = 3,  // task past its task-work stage
+  SeenAtRelease = 4,   // missed at fput (a concurrent drop): seen when __fput ran from delayed_fput
+  AioCompletion = 5,   // tracepoint backend: an aio completion held the last reference
 };
 
 // What the kernel side knew of a file's owner when it sent the record: the
 // task that last used it for io_uring or aio, claimed in the kernel.
 enum class OwnerKind { UringRequest, UringRegistered, Aio };
 
+// Task::flags bits as the event log stores them: the BPF side's FT_TASK_*
+// values (include/fputrace/events.h, checked at compile time in
+// src/probe/decode.cpp), so the model needs no BPF header.
+enum TaskFlag : uint32_t {
+  kTaskKernelThread = 1u << 0,  // PF_KTHREAD
+  kTaskExiting = 1u << 1,       // PF_EXITING
+  kTaskIoWorker = 1u << 2,      // PF_IO_WORKER
+  kTaskLeader = 1u << 3,        // tid == tgid
+};
+
+// Event::detail bits of a ring_file record (FT_RING_FILE_*) and of a
+// task_exit record (FT_EXIT_*), likewise checked against events.h.
+enum RingFileDetail : uint32_t { kRingFileAtExit = 1u << 0 };
+enum TaskExitDetail : uint32_t { kExitGroupDead = 1u << 0 };
+
 struct Task {
   uint32_t tgid = 0;
   uint32_t tid = 0;
-  uint32_t flags = 0;  // FT_TASK_* from events.h
+  uint32_t flags = 0;  // TaskFlag bits
   std::string comm;
   // Where it ran (containers.hpp): the cgroup2 id (the inode number of the
   // cgroup's directory) and its path from the hierarchy's root, as
@@ -76,9 +91,9 @@ struct FileRef {
 
 struct Owner {
   OwnerKind kind = OwnerKind::UringRequest;
-  Task task;  // flags unused
-  uint64_t ring = 0;      // io_ring_ctx, or aio context id
-  uint64_t since_ns = 0;  // when it claimed the file
+  Task task;                    // flags unused
+  uint64_t ring = 0;            // io_ring_ctx, or aio context id
+  uint64_t since_ns = 0;        // when it claimed the file
   bool found_at_exit = false;   // in a ring's table at exit; the registration was not seen
   bool gone = false;            // its process had exited
   bool no_completions = false;  // this kernel cannot tell completed requests: counts only grow
@@ -121,8 +136,8 @@ struct Event {
   uint64_t user_data = 0;
   int64_t ret = 0;
   uint32_t detail = 0;
-  std::string path;  // umount target
-  std::optional<Owner> owner;  // Deferred, PendingAtExit, UringDone, RingFile
+  std::string path;                  // umount target
+  std::optional<Owner> owner;        // Deferred, PendingAtExit, UringDone, RingFile
   std::optional<UmountInfo> umount;  // Umount
 };
 

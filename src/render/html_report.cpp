@@ -297,10 +297,10 @@ void release_arrows(const Timeline& tl, const Scale& sc, const Layout& l, const 
       if (!to) continue;
       double x0 = sc.x(w.pin.since_ns), y0 = r.y + kRowH + kLaneH * static_cast<double>(lane) + kLaneH / 2;
       double x1 = sc.x(w.end_ns), y1 = to->y + kRowH / 2;
-      write(fmt::format(
-          "<path class=\"release-arrow\" data-pin=\"pin-{}\" marker-end=\"url(#arrow)\" "
-          "d=\"M{:.2f},{:.2f} C{:.2f},{:.2f} {:.2f},{:.2f} {:.2f},{:.2f}\"/>\n",
-          r.pins[lane], x0, y0, (x0 + x1) / 2, y0, (x0 + x1) / 2, y1, x1, y1));
+      write(
+          fmt::format("<path class=\"release-arrow\" data-pin=\"pin-{}\" marker-end=\"url(#arrow)\" "
+                      "d=\"M{:.2f},{:.2f} C{:.2f},{:.2f} {:.2f},{:.2f} {:.2f},{:.2f}\"/>\n",
+                      r.pins[lane], x0, y0, (x0 + x1) / 2, y0, (x0 + x1) / 2, y1, x1, y1));
     }
 }
 
@@ -342,12 +342,8 @@ svg.timeline text { font: 12px ui-monospace, monospace; fill: #222; }
 .row-bg { fill-opacity: .6; } .row-bg.even { fill: #fafafa; } .row-bg.odd { fill: #ececec; }
 .task-row.kernel .row-label { fill: #555; font-style: italic; }
 .tick { stroke: #ddd; } svg.timeline .tick-label { fill: #777; font-size: 10px; text-anchor: middle; }
-.work.ring-exit .bar { fill: #7b61c9; } .work.delayed-fput .bar { fill: #2b7bb9; }
-.request.uring .bar { fill: #b59ce8; } .request.aio .bar { fill: #f0a04b; }
-.pin-stage { fill-opacity: .85; } .holder-io_uring { fill: #c2459b; } .holder-aio { fill: #e67e22; }
-.holder-delayed_fput { fill: #3498db; } .holder-task_work { fill: #16a085; }
+.pin-stage { fill-opacity: .85; }
 svg.timeline .pin-label { font-size: 10px; fill: #fff; paint-order: stroke; stroke: #333; stroke-width: 2.5px; }
-.umount-busy path { fill: #d62728; stroke: #7a0000; } .umount-ok path { fill: #2ca02c; stroke: #0b5d0b; }
 .umount-failed path { fill: #999; stroke: #444; }
 .busy-guide { stroke: #d62728; stroke-opacity: .35; stroke-dasharray: 3 3; }
 .task-exit path { stroke: #000; stroke-width: 2.5; }
@@ -359,18 +355,40 @@ table { border-collapse: collapse; font-size: 13px; } td, th { border: 1px solid
   text-align: left; vertical-align: top; } th { background: #f4f4f4; }
 )";
 
+// The colour of each kind of mark: one table for the style sheet and the legend.
+struct Colour {
+  const char* selector;
+  const char* fill;
+  const char* stroke;  // nullptr: none
+  const char* legend;  // nullptr: not in the legend
+};
+constexpr Colour kColours[] = {
+    {".work.ring-exit .bar", "#7b61c9", nullptr, "io_ring_exit_work"},
+    {".work.delayed-fput .bar", "#2b7bb9", nullptr, "delayed_fput run"},
+    {".request.uring .bar", "#b59ce8", nullptr, "io_uring request"},
+    {".request.aio .bar", "#f0a04b", nullptr, "aio request"},
+    {".holder-io_uring", "#c2459b", nullptr, "pin held by io_uring"},
+    {".holder-aio", "#e67e22", nullptr, "pin held by aio"},
+    {".holder-delayed_fput", "#3498db", nullptr, "pin held by delayed_fput"},
+    {".holder-task_work", "#16a085", nullptr, nullptr},
+    {".umount-busy path", "#d62728", "#7a0000", "umount EBUSY"},
+    {".umount-ok path", "#2ca02c", "#0b5d0b", "umount ok"},
+};
+
+std::string colour_rules() {
+  std::string css;
+  for (const Colour& c : kColours)
+    css += c.stroke ? fmt::format("{} {{ fill: {}; stroke: {}; }}\n", c.selector, c.fill, c.stroke)
+                    : fmt::format("{} {{ fill: {}; }}\n", c.selector, c.fill);
+  return css;
+}
+
 std::string legend() {
-  return R"(<p class="legend"><span><i style="background:#7b61c9"></i>io_ring_exit_work</span>)"
-         R"(<span><i style="background:#2b7bb9"></i>delayed_fput run</span>)"
-         R"(<span><i style="background:#b59ce8"></i>io_uring request</span>)"
-         R"(<span><i style="background:#f0a04b"></i>aio request</span>)"
-         R"(<span><i style="background:#c2459b"></i>pin held by io_uring</span>)"
-         R"(<span><i style="background:#e67e22"></i>pin held by aio</span>)"
-         R"(<span><i style="background:#3498db"></i>pin held by delayed_fput</span>)"
-         R"(<span><i style="background:#d62728"></i>umount EBUSY</span>)"
-         R"(<span><i style="background:#2ca02c"></i>umount ok</span>)"
-         R"(<span>&#x2715; exit</span><span>&#x21e2; origin &#x2192; release</span></p>)"
-         "\n";
+  std::string html = R"(<p class="legend">)";
+  for (const Colour& c : kColours)
+    if (c.legend) html += fmt::format(R"(<span><i style="background:{}"></i>{}</span>)", c.fill, c.legend);
+  return html + R"(<span>&#x2715; exit</span><span>&#x21e2; origin &#x2192; release</span></p>)"
+                "\n";
 }
 
 std::string header(const Timeline& tl, const TraceMeta& meta) {
@@ -429,10 +447,11 @@ void all_findings(const Timeline& tl, const Out& write) {
 }  // namespace
 
 void write_html_report(const Timeline& tl, const TraceMeta& meta, const Out& write) {
-  write("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        "<title>fputrace report</title>\n<style>" +
-        std::string(kStyle) + "</style>\n</head>\n<body>\n");
+  write(
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+      "<title>fputrace report</title>\n<style>" +
+      std::string(kStyle) + colour_rules() + "</style>\n</head>\n<body>\n");
   write(header(tl, meta) + legend() + "<div class=\"scroll\">\n");
   timeline_svg(tl, write);
   write("</div>\n");

@@ -32,9 +32,7 @@ void Sink::write(const Finding& f) {
     return;
   }
   if (repeats_last_busy(f)) {
-    write_text(fmt::format("{:>14.6f} EBUSY     umount {} again, by {} ({}): same cause\n",
-                           static_cast<double>(f.time_ns) / 1e9, printable(f.mount.path), printable(f.actor.comm),
-                           f.actor.tgid));
+    write_text(busy_repeat_text(f));
     return;
   }
   write_text(finding_to_text(f));

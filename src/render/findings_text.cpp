@@ -60,12 +60,24 @@ namespace {
 
 std::string incomplete_note(const Finding& f) {
   if (f.complete || f.kind == Finding::Kind::Loss) return "";
-  return fmt::format("{:15}           (incomplete: fputrace lost records while this was happening; it may miss a "
-                     "cause)\n",
-                     "");
+  return fmt::format(
+      "{:15}           (incomplete: fputrace lost records while this was happening; it may miss a "
+      "cause)\n",
+      "");
 }
 
 }  // namespace
+
+// "  12.345678 EBUSY     umount /mnt/x by comm (42)": the head of an EBUSY
+// finding, and the whole of a repeat (busy_repeat_text).
+static std::string umount_busy_line(const Finding& f) {
+  return fmt::format("{} EBUSY     umount {} by {} ({}{})", stamp(f.time_ns), mount_name(f.mount),
+                     printable(f.actor.comm), f.actor.tgid, printable(place_suffix(f.actor)));
+}
+
+std::string busy_repeat_text(const Finding& f) {
+  return umount_busy_line(f) + " again: same cause\n";
+}
 
 std::string finding_to_text(const Finding& f) {
   return finding_body_text(f) + incomplete_note(f);
@@ -74,8 +86,7 @@ std::string finding_to_text(const Finding& f) {
 std::string finding_body_text(const Finding& f) {
   switch (f.kind) {
     case Finding::Kind::UmountBusy: {
-      std::string out = fmt::format("{} EBUSY     umount {} by {} ({}{})\n", stamp(f.time_ns), mount_name(f.mount),
-                                    printable(f.actor.comm), f.actor.tgid, printable(place_suffix(f.actor)));
+      std::string out = umount_busy_line(f) + "\n";
       if (!f.live_text.empty()) return out + indented(f.live_text, 26);
       if (f.pins.empty())
         return out +
@@ -96,9 +107,10 @@ std::string finding_body_text(const Finding& f) {
                          printable(f.actor.comm), f.actor.tid, ms(f.held_ns), after, to_string(f.release_confidence));
     }
     case Finding::Kind::Loss:
-      return fmt::format("{} LOST      {} record(s) dropped (ring buffer full), {} item(s) untracked (map full): "
-                         "findings around this time may be incomplete\n",
-                         stamp(f.time_ns), f.lost_records, f.lost_items);
+      return fmt::format(
+          "{} LOST      {} record(s) dropped (ring buffer full), {} item(s) untracked (map full): "
+          "findings around this time may be incomplete\n",
+          stamp(f.time_ns), f.lost_records, f.lost_items);
   }
   return {};
 }

@@ -17,4 +17,7 @@ std::string finding_to_text(const Finding& f);
 // The finding without its "incomplete" note.
 std::string finding_body_text(const Finding& f);
 
+// One line for an EBUSY with the same cause as the one just before it.
+std::string busy_repeat_text(const Finding& f);
+
 }  // namespace fputrace

@@ -6,7 +6,6 @@
 #include <cerrno>
 #include <limits>
 
-
 namespace fputrace {
 
 std::string_view to_string(Source s) {
@@ -327,7 +326,8 @@ std::vector<Finding> Model::on_uring_req(const Event& e) {
     ring.requests.insert(e.req);
     // Requests the cap evicted (or whose address another ring took) linger
     // here: prune them now and then, so this set stays within the cap too.
-    if (ring.requests.size() > 2 * limits_.requests) std::erase_if(ring.requests, [&](uint64_t req) {
+    if (ring.requests.size() > 2 * limits_.requests)
+      std::erase_if(ring.requests, [&](uint64_t req) {
         const Request* q = requests_.find(req);
         return !q || q->ring != e.ring;
       });
@@ -363,9 +363,17 @@ std::vector<Finding> Model::on_uring_done(const Event& e) {
     // reference is dropped there, and a kernel thread's last fput always goes
     // to the delayed_fput list. With fput probes we wait to see it instead.
     fs.done_on_kthread = true;
-    if (!sees_releases(e.backend))
+    RingState* ring = rings_.find(e.ring);
+    if (ring && ring->torn_down) {
+      // The exit work posts the completion, but frees the request (and drops
+      // its file) later, by the time it returns: the file reaches the
+      // delayed_fput list by the exit work's end (pins_for_teardown), and a
+      // delayed_fput run before that end may not have released it.
+      ring->files.insert(file);
+    } else if (!sees_releases(e.backend)) {
       f = set_pin(e, file, Holder::DelayedFput, Confidence::Inferred,
                   fmt::format("io_uring request completed on kernel thread {} ({})", e.task.comm, e.task.tid));
+    }
   }
   // The owner's process is gone: unless a pin holds the file, only a deferral
   // shortly after can still need what we know of it.
@@ -411,11 +419,11 @@ std::vector<Finding> Model::on_pending_at_exit(const Event& e) {
   fs.pending_uring = static_cast<int>(std::clamp<int64_t>(e.ret, 1, std::numeric_limits<int>::max()));
   name_mount(e.file.mnt_id);
   bool unsure = e.owner && e.owner->no_completions;
-  std::string why =
-      unsure ? fmt::format("{} io_uring request(s) submitted and not seen completing (this kernel's completion "
-                           "tracepoint does not name requests) at exit",
-                           fs.pending_uring)
-             : fmt::format("{} io_uring request(s) in flight at exit", fs.pending_uring);
+  std::string why = unsure ? fmt::format(
+                                 "{} io_uring request(s) submitted and not seen completing (this kernel's completion "
+                                 "tracepoint does not name requests) at exit",
+                                 fs.pending_uring)
+                           : fmt::format("{} io_uring request(s) in flight at exit", fs.pending_uring);
   auto f = set_pin(e, e.file.ptr, Holder::IoUring, Confidence::Inferred, why);
   if (f) return {*f};
   return {};

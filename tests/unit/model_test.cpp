@@ -445,6 +445,31 @@ INSTANTIATE_TEST_SUITE_P(Qemu, RecordedObservedUring,
                          ::testing::Values("bullseye-fentry.uring-registered", "bookworm-kprobe.uring-pending",
                                            "trixie-fentry.uring-pending-thread"));
 
+// Recorded on sid (7.2) with the tracepoint backend, where a CI run failed: the
+// ring's exit work posted the pending request's completion at .157 s, a
+// delayed_fput run went by at .173-.174 s, the umount got EBUSY at .174 s, and
+// the exit work returned only at .224 s. The exit work frees the request, and
+// drops its file, after posting the completion: the file cannot be on the
+// delayed_fput list before the exit work ends, so that run did not release it.
+TEST(RecordedTracepointExitWork, ARunBeforeTheExitWorkEndsDoesNotReleaseTheRequestsFile) {
+  auto log = load("sid-tracepoint.uring-pending-late-free.events.jsonl");
+  int busy = 0, released_before_busy = 0;
+  bool busy_seen = false;
+  replay(log, [&](const Finding& f) {
+    if (f.kind == Finding::Kind::PinReleased && !busy_seen) ++released_before_busy;
+    if (f.kind != Finding::Kind::UmountBusy) return;
+    busy_seen = true;
+    ++busy;
+    ASSERT_EQ(f.pins.size(), 1u);
+    EXPECT_EQ(f.pins[0].origin.tgid, 287u);  // the reproducer's child that exited with the request in flight
+    EXPECT_EQ(f.pins[0].source, Source::IoUring);
+    EXPECT_EQ(f.pins[0].confidence, Confidence::Inferred);
+    EXPECT_EQ(f.verdict, "deferred_release");
+  });
+  EXPECT_EQ(busy, 1);
+  EXPECT_EQ(released_before_busy, 0);
+}
+
 class RecordedAio : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(RecordedAio, DeferredAioReleasesNameTheSubmitter) {

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "fputrace/event_json.hpp"
+#include "fputrace/replay.hpp"
 #include "fputrace/model.hpp"
 
 namespace fputrace {

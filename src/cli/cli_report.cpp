@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "fputrace/cli.hpp"
+#include "fputrace/replay.hpp"
 #include "fputrace/cli_checks.hpp"
 #include "fputrace/escape.hpp"
 #include "fputrace/event_json.hpp"

@@ -152,7 +152,8 @@ UmountInfo umount_from_json(const json& j) {
   if (j.contains("children")) {
     const json& kids = j["children"];
     if (!kids.is_array()) throw std::invalid_argument("umount.children is not an array");
-    for (const json& c : kids) u.children.push_back(ChildMount{field<int32_t>(c, "id"), optional_field<std::string>(c, "name", "")});
+    for (const json& c : kids)
+      u.children.push_back(ChildMount{field<int32_t>(c, "id"), optional_field<std::string>(c, "name", "")});
   }
   u.nr_children = optional_field<uint32_t>(j, "nr_children", static_cast<uint32_t>(u.children.size()));
   if (j.contains("cwd")) {
@@ -291,20 +292,6 @@ std::vector<LogRecord> read_event_log(std::istream& in) {
   std::vector<LogRecord> records;
   read_event_log(in, [&](LogRecord&& r) { records.push_back(std::move(r)); });
   return records;
-}
-
-std::vector<Finding> Replay::add(const LogRecord& r) {
-  if (const auto* m = std::get_if<MountInfo>(&r)) {
-    mounts_.add(*m);
-    return {};
-  }
-  return model_.apply(std::get<Event>(r));
-}
-
-void replay(const std::vector<LogRecord>& log, const std::function<void(const Finding&)>& on_finding) {
-  Replay replay;
-  for (const LogRecord& r : log)
-    for (const Finding& f : replay.add(r)) on_finding(f);
 }
 
 std::optional<MountInfo> RecordingMounts::note(std::optional<MountInfo> m) {

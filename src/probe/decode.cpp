@@ -10,9 +10,12 @@ extern "C" {
 namespace fputrace {
 
 // The model keeps the BPF side's bit values under its own names (event.hpp).
-static_assert(kTaskKernelThread == FT_TASK_KTHREAD && kTaskExiting == FT_TASK_EXITING &&
-              kTaskIoWorker == FT_TASK_IO_WORKER && kTaskLeader == FT_TASK_LEADER);
-static_assert(kRingFileAtExit == FT_RING_FILE_AT_EXIT && kExitGroupDead == FT_EXIT_GROUP_DEAD);
+constexpr bool same_bit(uint32_t model, uint32_t abi) {
+  return model == abi;
+}
+static_assert(same_bit(kTaskKernelThread, FT_TASK_KTHREAD) && same_bit(kTaskExiting, FT_TASK_EXITING) &&
+              same_bit(kTaskIoWorker, FT_TASK_IO_WORKER) && same_bit(kTaskLeader, FT_TASK_LEADER));
+static_assert(same_bit(kRingFileAtExit, FT_RING_FILE_AT_EXIT) && same_bit(kExitGroupDead, FT_EXIT_GROUP_DEAD));
 
 namespace {
 

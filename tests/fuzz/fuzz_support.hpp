@@ -12,6 +12,7 @@
 #include "fputrace/escape.hpp"
 #include "fputrace/event_json.hpp"
 #include "fputrace/findings_out.hpp"
+#include "fputrace/replay.hpp"
 
 namespace fputrace::fuzz {
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "fputrace/decode.hpp"
+#include "fputrace/replay.hpp"
 #include "fputrace/model.hpp"
 #include "fuzz_support.hpp"
 

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "fputrace/chrome_trace.hpp"
+#include "fputrace/replay.hpp"
 #include "fputrace/timeline.hpp"
 #include "fputrace/trace_file.hpp"
 #include "fuzz_support.hpp"

@@ -1,6 +1,7 @@
 // Names are bytes: escaping for JSON and text, and the round trip through the
 // event-log and Chrome-trace readers.
 #include "fputrace/escape.hpp"
+#include "fputrace/replay.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,5 @@
 #include "fputrace/model.hpp"
+#include "fputrace/replay.hpp"
 
 #include <gtest/gtest.h>
 

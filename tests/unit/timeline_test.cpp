@@ -1,4 +1,5 @@
 #include "fputrace/chrome_trace.hpp"
+#include "fputrace/replay.hpp"
 #include "fputrace/timeline.hpp"
 #include "fputrace/trace_file.hpp"
 

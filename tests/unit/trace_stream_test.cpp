@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "fputrace/event_json.hpp"
+#include "fputrace/replay.hpp"
 #include "fputrace/findings_out.hpp"
 #include "fputrace/chrome_trace.hpp"
 #include "fputrace/timeline.hpp"

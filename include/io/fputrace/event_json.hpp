@@ -12,6 +12,7 @@
 
 #include "fputrace/capped_map.hpp"
 #include "fputrace/event.hpp"
+#include "fputrace/log_record.hpp"
 #include "fputrace/model.hpp"
 #include "fputrace/mounts.hpp"
 
@@ -24,7 +25,6 @@ Event event_from_json(const nlohmann::json& j);
 
 // The log interleaves events with the names of mounts, in the order the
 // collector learned them (mount ids are reused once a mount is gone).
-using LogRecord = std::variant<Event, MountInfo>;
 
 nlohmann::json mount_to_json(const MountInfo& m);
 
@@ -43,25 +43,6 @@ void check_json_depth(std::string_view text, size_t max_depth = kMaxJsonDepth);
 std::vector<LogRecord> read_event_log(std::istream& in);
 // The same, one record at a time (constant memory).
 void read_event_log(std::istream& in, const std::function<void(LogRecord&&)>& on_record);
-
-// Rebuilds the model from a log and hands every finding to on_finding.
-void replay(const std::vector<LogRecord>& log, const std::function<void(const Finding&)>& on_finding);
-
-// The same, one record at a time: `report` streams a trace through this, so
-// it holds the model's (bounded) state, never the whole log.
-class Replay {
- public:
-  explicit Replay(ModelLimits limits = {}) : model_(mounts_, limits) {}
-  Replay(const Replay&) = delete;
-  Replay& operator=(const Replay&) = delete;
-  // The findings this record adds (none for a mount record).
-  std::vector<Finding> add(const LogRecord& r);
-  const Model& model() const { return model_; }
-
- private:
-  StaticMounts mounts_;
-  Model model_;
-};
 
 // Names mounts through another MountNames and tells `record` about each new
 // name, so a log carries the names it needs.

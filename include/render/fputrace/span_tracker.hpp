@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "fputrace/capped_map.hpp"
+#include "fputrace/replay.hpp"
 #include "fputrace/event_json.hpp"
 #include "fputrace/timeline.hpp"
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "fputrace/event.hpp"
+#include "fputrace/replay.hpp"
 #include "fputrace/event_json.hpp"
 #include "fputrace/model.hpp"
 

@@ -22,10 +22,27 @@ mkfs.ext4 -q -F "$work/payload/ext4.img"
 
 log=${FPUTRACE_QEMU_LOG_DIR:-$work}/$suite.log
 mkdir -p "$(dirname "$log")"
+# A guest that dies of an int3 oops in kernel text being patched met a QEMU
+# multi-threaded TCG artifact (a stale translation of cross-modified code; see
+# docs/performance.md), not a fault of fputrace: a real CPU does not do it. That
+# one signature, and only once, earns a second boot; the first log is kept and the
+# retry is printed. Anything else, or the same again, fails the suite.
+stale_int3_oops() { grep -aq -E '(Oops: )?int3: 0000 \[#1\]' "$1"; }
+boot_suite() {
+  "$here/boot.sh" --suite "$suite" --payload "$work/payload" --script "$here/guest-tests.sh" \
+    --out "$log" --timeout 1200
+}
 set +e
-"$here/boot.sh" --suite "$suite" --payload "$work/payload" --script "$here/guest-tests.sh" \
-  --out "$log" --timeout 1200
+boot_suite
 rc=$?
+if [[ $rc -eq 125 ]] && stale_int3_oops "$log"; then
+  cp "$log" "$log.first"
+  echo "RETRY qemu $suite: the guest died of an int3 oops (TCG cross-modifying-code artifact);"
+  echo "  its log is $log.first; booting once more:"
+  grep -a -m1 -A1 -E 'int3: 0000' "$log.first" | sed 's/^/  /'
+  boot_suite
+  rc=$?
+fi
 set -e
 # The guest prints one line per case; show them with the kernel they ran on.
 echo "== $suite: $(cat "${FPUTRACE_KERNEL_CACHE:-/var/cache/fputrace/kernels}/$suite/release")"

@@ -439,7 +439,8 @@ EOF
   mkdir -p "$d"
   grep -a '^BENCH R ' "$log" | cut -d' ' -f3- >"$d/rates"
   grep -a '^BENCH A ' "$log" | cut -d' ' -f3- >"$d/attach"
-  grep -a '^BENCH D ' "$log" | cut -d' ' -f3- >"$d/drops"
+  # No drop runs (BENCH_QEMU_DROPS=0): no D lines, an empty file, not a failure under pipefail.
+  { grep -a '^BENCH D ' "$log" || true; } | cut -d' ' -f3- >"$d/drops"
   local kernel configs
   kernel=$(grep -a '^BENCH I kernel ' "$log" | cut -d' ' -f4-)
   read -r -a configs <<<"$(grep -a '^BENCH I configs ' "$log" | cut -d' ' -f4-)"

@@ -9,6 +9,7 @@
 #include "fputrace/cli.hpp"
 #include "fputrace/cli_filter.hpp"
 #include "fputrace/diagnose.hpp"
+#include "fputrace/diagnosis_out.hpp"
 #include "fputrace/escape.hpp"
 #include "fputrace/findings_out.hpp"
 #include "fputrace/model.hpp"
@@ -50,15 +51,14 @@ int run_busy(const BusyOptions& o) {
     fmt::print("{}\n", dump_json(std::move(j)));
     return 0;
   }
-  bool idle = busy.verdict == "unknown" && busy.pins.empty() && busy.live.is_object() &&
-              busy.live.value("holders", nlohmann::json::array()).empty() &&
-              busy.live.value("submounts", nlohmann::json::array()).empty();
+  bool idle = busy.verdict == "unknown" && busy.pins.empty() && busy.live && busy.live->causes.holders.empty() &&
+              busy.live->causes.submounts.empty();
   if (idle) {
     fmt::print("{} (mount {}): nothing holds it that fputrace can see (watched {} ms)\n", printable(mount->path),
                mount->id, o.watch_ms);
     return 0;
   }
-  fmt::print("{}", busy.live_text.empty() ? finding_to_text(busy) : busy.live_text + "\n");
+  fmt::print("{}", busy_report_text(busy));
   return 0;
 }
 

@@ -27,7 +27,7 @@ namespace {
 
 size_t holders_in(const Finding& f) {
   size_t n = f.pins.size();
-  if (f.live.is_object()) n += f.live.value("holders", nlohmann::json::array()).size();
+  if (f.live) n += f.live->causes.holders.size();
   return n;
 }
 

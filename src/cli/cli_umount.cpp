@@ -19,6 +19,7 @@
 #include "fputrace/cli_filter.hpp"
 #include "fputrace/command.hpp"
 #include "fputrace/diagnose.hpp"
+#include "fputrace/diagnosis_out.hpp"
 #include "fputrace/escape.hpp"
 #include "fputrace/findings_out.hpp"
 #include "fputrace/model.hpp"
@@ -92,7 +93,7 @@ int report_timeout(const UmountOptions& o, Model& model, const MountInfo& mount,
   } else {
     fmt::print("timed out after {:.1f} s: {} is still busy; nothing was unmounted\n", waited_ms / 1000.0,
                printable(o.path));
-    fmt::print("{}", busy.live_text.empty() ? finding_to_text(busy) : busy.live_text + "\n");
+    fmt::print("{}", busy_report_text(busy));
   }
   return 2;
 }

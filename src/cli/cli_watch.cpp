@@ -56,26 +56,21 @@ struct CollectorLosses {
 
 void report_losses(const TraceStats& s, const CollectorLosses& c, Sink& sink) {
   if (sink.json()) {
-    sink.write_json({{"event", "summary"},
-                     {"ringbuf_drops", s.ringbuf_drops},
-                     {"map_full", s.map_full},
-                     {"final_fputs_watched", s.final_fputs},
-                     {"deferred", s.deferred},
-                     {"fd_scan_truncated", s.fd_scan_truncated},
-                     {"ring_layout_unknown", s.ring_layout_unknown},
-                     {"late_deferrals", s.late_deferrals},
-                     {"uring_requests", s.uring_requests},
-                     {"owner_evictions", s.owner_evictions},
-                     {"undecodable", s.undecodable},
-                     {"model_evictions", c.model.state()},
-                     {"pins_evicted", c.model.pins},
-                     {"trace_spans_evicted", c.trace_spans_evicted}});
+    nlohmann::json summary{{"event", "summary"},
+                           {"model_evictions", c.model.state()},
+                           {"pins_evicted", c.model.pins},
+                           {"trace_spans_evicted", c.trace_spans_evicted}};
+    for (const TraceCounter& counter : kTraceCounters) summary[std::string(counter.name)] = s.*counter.value;
+    sink.write_json(std::move(summary));
   }
-  if (s.ringbuf_drops || s.map_full || s.undecodable || s.fd_scan_truncated || s.owner_evictions)
-    complain(
-        fmt::format("lost data: {} records dropped (ring buffer full), {} items untracked (map full), "
-                    "{} file owners evicted (LRU full), {} undecodable records, {} fd lists cut short",
-                    s.ringbuf_drops, s.map_full, s.owner_evictions, s.undecodable, s.fd_scan_truncated));
+  bool lost = false;
+  std::string losses;
+  for (const TraceCounter& counter : kTraceCounters) {
+    if (counter.loss.empty()) continue;
+    lost = lost || s.*counter.value;
+    losses += fmt::format("{}{} {}", losses.empty() ? "" : ", ", s.*counter.value, counter.loss);
+  }
+  if (lost) complain("lost data: " + losses);
   if (c.model.state() || c.model.pins || c.trace_spans_evicted)
     complain(fmt::format("memory bounds: {} model entries evicted (of them {} unreleased pins), {} trace spans closed early",
                          c.model.state() + c.model.pins, c.model.pins, c.trace_spans_evicted));
@@ -160,49 +155,6 @@ void drain(Tracer& tracer, int quiet_ms) {
 }
 
 }  // namespace
-
-void complain(const std::string& msg) {
-  // Messages quote paths and names, which may be any bytes.
-  fmt::print(stderr, "fputrace: {}\n", printable(msg));
-}
-
-bool preflight(std::string& error) {
-  Capability priv = bpf_privileges();
-  if (!priv.available) {
-    error = priv.reason;
-    return false;
-  }
-  if (!read_kernel_info().btf) {
-    error = "this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): it needs CONFIG_DEBUG_INFO_BTF=y";
-    return false;
-  }
-  return true;
-}
-
-std::optional<MountInfo> resolve_mount_point(const std::string& path, ProcMounts& mounts, std::string& error) {
-  char real[PATH_MAX];
-  if (!::realpath(path.c_str(), real)) {
-    error = fmt::format("{}: {}", path, std::strerror(errno));
-    return std::nullopt;
-  }
-  auto m = mounts.mounted_at(real);
-  if (!m) error = fmt::format("{}: not a mount point (see findmnt)", path);
-  return m;
-}
-
-std::optional<std::vector<int32_t>> resolve_mounts(const std::vector<std::string>& paths, ProcMounts& mounts,
-                                                   std::string& error) {
-  std::vector<int32_t> ids;
-  for (const auto& p : paths) {
-    auto m = resolve_mount_point(p, mounts, error);
-    if (!m) {
-      error = "--mount " + error;
-      return std::nullopt;
-    }
-    ids.push_back(m->id);
-  }
-  return ids;
-}
 
 int run_watch(const WatchOptions& o) {
   std::string error = check_watch_paths(o);

@@ -4,6 +4,7 @@
 
 #include <functional>
 
+#include "fputrace/diagnosis_out.hpp"
 #include "fputrace/escape.hpp"
 #include "fputrace/findings_out.hpp"
 
@@ -17,7 +18,7 @@ std::unique_ptr<Sink> Sink::open(const std::string& path, bool json, std::string
 
 bool Sink::repeats_last_busy(const Finding& f) {
   if (f.kind != Finding::Kind::UmountBusy) return false;
-  std::string key = fmt::format("{}|{}|{}", f.mount.id, f.verdict, f.live.is_null() ? "" : dump_json(f.live));
+  std::string key = fmt::format("{}|{}|{}", f.mount.id, f.verdict, f.live ? dump_json(live_diagnosis_to_json(*f.live)) : "");
   for (const Pin& p : f.pins) key += fmt::format("|{}:{}", p.file.ptr, to_string(p.holder));
   size_t hash = std::hash<std::string>{}(key);
   bool same = hash == last_busy_key_ && f.time_ns - last_busy_ns_ < 1'000'000'000;

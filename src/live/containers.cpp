@@ -236,15 +236,9 @@ bool TaskFilter::matches(std::string_view cgroup_path) const {
 
 namespace {
 
-// Live holders are JSON already (holders.cpp): their origin carries the path.
-bool any_holder_matches(const TaskFilter& filter, const nlohmann::json& holders) {
-  if (!holders.is_array()) return false;
-  for (const auto& h : holders) {
-    const auto& cg = h.value("origin", nlohmann::json::object()).value("cgroup", nlohmann::json());
-    if (cg.is_object() && cg.value("path", nlohmann::json()).is_string() &&
-        filter.matches(cg["path"].get_ref<const std::string&>()))
-      return true;
-  }
+bool any_holder_matches(const TaskFilter& filter, const std::vector<LiveHolder>& holders) {
+  for (const LiveHolder& h : holders)
+    if (filter.matches(h.cgroup_path)) return true;
   return false;
 }
 
@@ -256,10 +250,10 @@ bool TaskFilter::matches(const Finding& f) const {
     if (p.origin_known && matches(p.origin)) return true;
   if (f.kind != Finding::Kind::UmountBusy) return false;
   if (matches(f.actor)) return true;
-  if (!f.live.is_object()) return false;
-  if (any_holder_matches(*this, f.live.value("holders", nlohmann::json()))) return true;
-  for (const auto& copy : f.live.value("propagation", nlohmann::json::array()))
-    if (any_holder_matches(*this, copy.value("holders", nlohmann::json()))) return true;
+  if (!f.live) return false;
+  if (any_holder_matches(*this, f.live->causes.holders)) return true;
+  for (const PropagationCause& copy : f.live->causes.propagation)
+    if (any_holder_matches(*this, copy.holders)) return true;
   return false;
 }
 

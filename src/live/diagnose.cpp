@@ -8,23 +8,10 @@
 #include <fstream>
 
 #include "fputrace/containers.hpp"
-#include "fputrace/escape.hpp"
 #include "fputrace/holders.hpp"
 #include "fputrace/mounts.hpp"
 
 namespace fputrace {
-
-std::vector<std::string> pin_lines(const std::vector<Pin>& pins, uint64_t now_ns) {
-  std::vector<std::string> lines;
-  for (const Pin& p : pins) {
-    double held_ms = now_ns >= p.since_ns ? static_cast<double>(now_ns - p.since_ns) / 1e6 : 0.0;
-    lines.push_back(fmt::format("{} (ino {}) from {} (pid {}{}) via {}, held by {} for {:.1f} ms [{}]: {}",
-                                printable(full_path(p.mount, p.file)), p.file.ino, printable(p.origin.comm),
-                                p.origin.tgid, printable(place_suffix(p.origin)), to_string(p.source),
-                                to_string(p.holder), held_ms, to_string(p.confidence), printable(p.why)));
-  }
-  return lines;
-}
 
 uint64_t monotonic_ns() {
   timespec ts{};
@@ -82,30 +69,15 @@ void add_kernel_children(LiveCauses& causes, const Finding& busy) {
 void apply_diagnosis(Finding& busy, const LiveScan& scan) {
   bool kernel_saw = busy.kernel && (busy.kernel->refs || busy.kernel->nr_children);
   if (!scan.causes && !kernel_saw) return;
-  LiveCauses causes = scan.causes.value_or(LiveCauses{});
-  add_kernel_children(causes, busy);
-  busy.verdict = verdict_for(causes, busy.pins.size());
-  busy.live = live_causes_to_json(causes);
-  std::optional<int64_t> count = busy.kernel ? busy.kernel->refs : std::nullopt;
-  busy.live["references"] = references_json(references_explained(causes, busy.pins.size()), count)["references"];
-  double late_ms = scan.started_ns > busy.time_ns ? static_cast<double>(scan.started_ns - busy.time_ns) / 1e6 : 0.0;
-  busy.live["scanned"] = scan.causes.has_value();
-  busy.live["scan_after_ms"] = late_ms;
-  busy.live_text = diagnosis_text(busy.mount, busy.verdict, causes, pin_lines(busy.pins, busy.time_ns));
-  const auto& refs = busy.live["references"];
-  if (refs.contains("unexplained") && refs["unexplained"].is_number()) {
-    int64_t n = refs["unexplained"].get<int64_t>();
-    busy.live_text += n == 0 ? fmt::format("\nReferences: fully explained (the kernel counted {} at the EBUSY).\n",
-                                           *busy.kernel->refs)
-                             : fmt::format(
-                                   "\nReferences: {} unexplained (the kernel counted {} at the EBUSY): something "
-                                   "fputrace cannot see holds the mount (a loop device, swap, a kernel user).\n",
-                                   n, *busy.kernel->refs);
-  }
-  if (scan.causes)
-    busy.live_text += fmt::format("\n(processes were looked at {:.1f} ms after the EBUSY)\n", late_ms);
-  else
-    busy.live_text += "\n(the mount was gone before its processes could be looked at)\n";
+  LiveDiagnosis d;
+  d.causes = scan.causes.value_or(LiveCauses{});
+  add_kernel_children(d.causes, busy);
+  busy.verdict = verdict_for(d.causes, busy.pins.size());
+  d.references_explained = references_explained(d.causes, busy.pins.size());
+  if (busy.kernel) d.kernel_count = busy.kernel->refs;
+  d.scanned = scan.causes.has_value();
+  d.scan_after_ms = scan.started_ns > busy.time_ns ? static_cast<double>(scan.started_ns - busy.time_ns) / 1e6 : 0.0;
+  busy.live = std::move(d);
 }
 
 void resolve_in_caller_namespace(Event& e, const std::string& proc_root) {

@@ -214,22 +214,6 @@ void Scanner::set_place(Proc& p, LiveHolder& h) {
 
 // ---------------------------------------------------------------- public API
 
-std::string_view to_string(HoldKind k) {
-  switch (k) {
-    case HoldKind::Fd:
-      return "fd";
-    case HoldKind::Cwd:
-      return "cwd";
-    case HoldKind::Root:
-      return "root";
-    case HoldKind::Exe:
-      return "exe";
-    case HoldKind::Mmap:
-      return "mmap";
-  }
-  return "?";
-}
-
 std::optional<MountTarget> find_mount_target(const std::string& mount_point, const std::string& proc_root) {
   std::optional<MountTarget> top;
   for (const MountRow& r : read_mount_rows(proc_root + "/self/mountinfo", 0))
@@ -259,14 +243,6 @@ LiveCauses find_live_causes(const MountTarget& target, const ScanOptions& opts) 
     if (auto it = scan.on_copies.find(c.row.id); it != scan.on_copies.end())
       out.propagation.push_back({MountRef{c.row.id, c.row.path}, c.peer_group, c.row.ns_pid, it->second});
   return out;
-}
-
-Task holder_task(const LiveHolder& h) {
-  Task t{h.tgid, h.tgid, 0, h.comm};
-  t.cgroup_id = h.cgroup_id;
-  t.cgroup_path = h.cgroup_path;
-  t.mntns = h.mntns;
-  return t;
 }
 
 std::string verdict_for(const LiveCauses& causes, size_t deferred_pins) {

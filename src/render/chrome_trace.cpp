@@ -33,10 +33,6 @@ json at(const char* ph, const std::string& name, const Task& t, uint64_t ns) {
   return {{"ph", ph}, {"name", name}, {"pid", t.tgid}, {"tid", t.tid}, {"ts", us(ns)}};
 }
 
-json task_args(const Task& t) {
-  return {{"tgid", t.tgid}, {"tid", t.tid}, {"comm", t.comm}};
-}
-
 json mount_args(const MountRef& m) {
   return {{"id", m.id}, {"path", m.path}};
 }
@@ -117,7 +113,7 @@ class ChromeSink : public SpanSink {
                  {"file", r.path},
                  {"mount_id", r.file.mnt_id},
                  {"file_ptr", hex(r.file.ptr)},
-                 {"submitter", task_args(r.submitter)}};
+                 {"submitter", task_to_json(r.submitter)}};
     emit(std::move(b));
   }
 
@@ -127,7 +123,7 @@ class ChromeSink : public SpanSink {
     e["cat"] = r.aio ? "aio" : "io_uring";
     e["id"] = request_id(n, r);
     e["args"] = {{"ret", r.ret}};
-    if (r.completer) e["args"]["completed_by"] = task_args(*r.completer);
+    if (r.completer) e["args"]["completed_by"] = task_to_json(*r.completer);
     if (r.unfinished) e["args"]["unfinished"] = true;
     if (evicted) e["args"]["evicted"] = true;
     emit(std::move(e));
@@ -161,7 +157,7 @@ class ChromeSink : public SpanSink {
     e["cat"] = "pin";
     e["id"] = fmt::format("pin-{}", n);
     if (w.released) {
-      e["args"] = {{"released_by", task_args(w.released->actor)},
+      e["args"] = {{"released_by", task_to_json(w.released->actor)},
                    {"release_confidence", to_string(w.released->release_confidence)},
                    {"held_ns", w.released->held_ns}};
       e["args"]["after_busy_ns"] = w.released->after_busy_ns ? json(*w.released->after_busy_ns) : json(nullptr);
@@ -220,7 +216,7 @@ class ChromeSink : public SpanSink {
     json e = at("i", leader ? "process exit" : "thread exit", x.task, x.time_ns);
     e["s"] = leader ? "p" : "t";
     e["cat"] = "task";
-    e["args"] = task_args(x.task);
+    e["args"] = task_to_json(x.task);
     e["args"]["flags"] = x.task.flags;
     emit(std::move(e));
   }

@@ -1,8 +1,9 @@
 #include <fmt/format.h>
 
-#include "fputrace/containers.hpp"
-#include "fputrace/escape.hpp"
-#include "fputrace/holders.hpp"
+#include <algorithm>
+
+#include "fputrace/diagnosis_out.hpp"
+#include "fputrace/findings_out.hpp"
 
 namespace fputrace {
 
@@ -39,9 +40,7 @@ nlohmann::json holders_json(const std::vector<LiveHolder>& hs) {
 }  // namespace
 
 nlohmann::json live_holder_to_json(const LiveHolder& h) {
-  nlohmann::json origin{{"tgid", h.tgid}, {"tid", h.tgid}, {"comm", h.comm}};
-  put_task_place(origin, holder_task(h));
-  nlohmann::json j{{"origin", origin},         {"source", to_string(h.source)},
+  nlohmann::json j{{"origin", task_to_json(holder_task(h))},         {"source", to_string(h.source)},
                    {"holder", "process"},      {"file", {{"ino", h.ino}, {"path", h.path}}},
                    {"confidence", "observed"}, {"why", why(h)}};
   if (h.source == HoldKind::Fd) j["fd"] = h.fd;
@@ -67,24 +66,8 @@ nlohmann::json live_causes_to_json(const LiveCauses& c) {
 
 // ---------------------------------------------------------------- references
 
-int64_t references_explained(const LiveCauses& causes, size_t deferred_pins) {
-  // A mapping of a file the same process has open or runs is most likely the
-  // same struct file (mmap of that fd, the ELF loader mapping the exe).
-  std::set<std::pair<uint32_t, uint64_t>> files;
-  int64_t n = 0;
-  for (const LiveHolder& h : causes.holders)
-    if (h.source != HoldKind::Mmap) {
-      ++n;
-      if (h.source == HoldKind::Fd || h.source == HoldKind::Exe) files.insert({h.tgid, h.ino});
-    }
-  for (const LiveHolder& h : causes.holders)
-    if (h.source == HoldKind::Mmap && !files.count({h.tgid, h.ino})) ++n;
-  return n + static_cast<int64_t>(causes.submounts.size()) + static_cast<int64_t>(deferred_pins);
-}
-
 nlohmann::json references_json(int64_t explained, std::optional<int64_t> kernel_count) {
-  // do_umount() tolerates 2: the mount's own reference and umount's lookup.
-  constexpr int64_t kExpected = 2;
+  constexpr int64_t kExpected = kUmountOwnReferences;
   nlohmann::json r{{"explained", explained}};
   if (!kernel_count) {
     r["unexplained"] = nullptr;
@@ -102,6 +85,14 @@ nlohmann::json references_json(int64_t explained, std::optional<int64_t> kernel_
                           *kernel_count);
   }
   return {{"references", r}};
+}
+
+nlohmann::json live_diagnosis_to_json(const LiveDiagnosis& d) {
+  nlohmann::json j = live_causes_to_json(d.causes);
+  j["references"] = references_json(d.references_explained, d.kernel_count)["references"];
+  j["scanned"] = d.scanned;
+  j["scan_after_ms"] = d.scan_after_ms;
+  return j;
 }
 
 }  // namespace fputrace

@@ -1,8 +1,13 @@
 #include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <set>
 
 #include "fputrace/containers.hpp"
+#include "fputrace/diagnosis_out.hpp"
 #include "fputrace/escape.hpp"
-#include "fputrace/holders.hpp"
+#include "fputrace/findings_out.hpp"
 
 namespace fputrace {
 
@@ -118,6 +123,50 @@ std::string diagnosis_text(const MountRef& mount, std::string_view verdict, cons
         "\n{} process(es) could not be inspected (permission denied{}).\n", causes.unreadable_pids,
         ::geteuid() == 0 ? ", even to root: a sandbox or security module hides them" : "; run as root to see them");
   return out;
+}
+
+std::vector<std::string> pin_lines(const std::vector<Pin>& pins, uint64_t now_ns) {
+  std::vector<std::string> lines;
+  for (const Pin& p : pins) {
+    double held_ms = now_ns >= p.since_ns ? static_cast<double>(now_ns - p.since_ns) / 1e6 : 0.0;
+    lines.push_back(fmt::format("{} (ino {}) from {} (pid {}{}) via {}, held by {} for {:.1f} ms [{}]: {}",
+                                printable(full_path(p.mount, p.file)), p.file.ino, printable(p.origin.comm),
+                                p.origin.tgid, printable(place_suffix(p.origin)), to_string(p.source),
+                                to_string(p.holder), held_ms, to_string(p.confidence), printable(p.why)));
+  }
+  return lines;
+}
+
+namespace {
+
+// The kernel's count at the EBUSY against the references fputrace can name.
+std::string references_text(const LiveDiagnosis& d) {
+  if (!d.kernel_count) return "";
+  int64_t unexplained = std::max<int64_t>(*d.kernel_count - kUmountOwnReferences - d.references_explained, 0);
+  if (unexplained == 0)
+    return fmt::format("\nReferences: fully explained (the kernel counted {} at the EBUSY).\n", *d.kernel_count);
+  return fmt::format(
+      "\nReferences: {} unexplained (the kernel counted {} at the EBUSY): something fputrace cannot see holds "
+      "the mount (a loop device, swap, a kernel user).\n",
+      unexplained, *d.kernel_count);
+}
+
+}  // namespace
+
+std::string busy_diagnosis_text(const Finding& busy) {
+  if (!busy.live) return "";
+  const LiveDiagnosis& d = *busy.live;
+  std::string out = diagnosis_text(busy.mount, busy.verdict, d.causes, pin_lines(busy.pins, busy.time_ns));
+  out += references_text(d);
+  if (d.scanned)
+    out += fmt::format("\n(processes were looked at {:.1f} ms after the EBUSY)\n", d.scan_after_ms);
+  else
+    out += "\n(the mount was gone before its processes could be looked at)\n";
+  return out;
+}
+
+std::string busy_report_text(const Finding& busy) {
+  return busy.live ? busy_diagnosis_text(busy) + "\n" : finding_to_text(busy);
 }
 
 }  // namespace fputrace

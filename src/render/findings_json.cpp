@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "fputrace/containers.hpp"
+#include "fputrace/diagnosis_out.hpp"
 #include "fputrace/findings_out.hpp"
 
 namespace fputrace {
@@ -8,12 +9,6 @@ namespace fputrace {
 using nlohmann::json;
 
 namespace {
-
-json task_json(const Task& t) {
-  json j{{"tgid", t.tgid}, {"tid", t.tid}, {"comm", t.comm}};
-  put_task_place(j, t);
-  return j;
-}
 
 json mount_json(const MountRef& m) {
   json j{{"id", m.id}};
@@ -24,7 +19,7 @@ json mount_json(const MountRef& m) {
 }
 
 void put_pin_fields(json& j, const Pin& p) {
-  j["origin"] = task_json(p.origin);
+  j["origin"] = task_to_json(p.origin);
   if (!p.origin_known) j["origin"]["known"] = false;
   j["source"] = to_string(p.source);
   j["holder"] = to_string(p.holder);
@@ -37,6 +32,12 @@ void put_pin_fields(json& j, const Pin& p) {
 }
 
 }  // namespace
+
+json task_to_json(const Task& t) {
+  json j{{"tgid", t.tgid}, {"tid", t.tid}, {"comm", t.comm}};
+  put_task_place(j, t);
+  return j;
+}
 
 json pin_to_json(const Pin& p) {
   json j = json::object();
@@ -54,16 +55,16 @@ json finding_to_json(const Finding& f) {
       json pins = json::array();
       for (const Pin& p : f.pins) pins.push_back(pin_to_json(p));
       j["verdict"] = f.verdict.empty() ? "unknown" : f.verdict;
-      if (f.live.is_object()) {
-        for (const auto& h : f.live.value("holders", json::array())) pins.push_back(h);
-        j["submounts"] = f.live.value("submounts", json::array());
-        j["propagation"] = f.live.value("propagation", json::array());
-        if (f.live.contains("references")) j["references"] = f.live["references"];
-        if (f.live.contains("scanned"))
-          j["scan"] = {{"done", f.live["scanned"]}, {"after_ms", f.live.value("scan_after_ms", 0.0)}};
+      if (f.live) {
+        json live = live_diagnosis_to_json(*f.live);
+        for (auto& h : live["holders"]) pins.push_back(std::move(h));
+        j["submounts"] = std::move(live["submounts"]);
+        j["propagation"] = std::move(live["propagation"]);
+        j["references"] = std::move(live["references"]);
+        j["scan"] = {{"done", f.live->scanned}, {"after_ms", f.live->scan_after_ms}};
       }
       j["pins"] = pins;
-      j["caller"] = task_json(f.actor);
+      j["caller"] = task_to_json(f.actor);
       if (!f.resolved_by.empty()) j["mount"]["resolved_by"] = f.resolved_by;
       if (f.kernel && f.kernel->mount_known) {
         j["mount"]["unique_id"] = f.kernel->mnt_unique;
@@ -86,7 +87,7 @@ json finding_to_json(const Finding& f) {
       put_pin_fields(j, f.pins.at(0));
       j["held_ns"] = f.held_ns;
       j["after_busy_ns"] = f.after_busy_ns ? json(*f.after_busy_ns) : json(nullptr);
-      j["released_by"] = task_json(f.actor);
+      j["released_by"] = task_to_json(f.actor);
       j["release_confidence"] = to_string(f.release_confidence);
       break;
     case Finding::Kind::Loss:

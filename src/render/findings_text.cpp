@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "fputrace/containers.hpp"
+#include "fputrace/diagnosis_out.hpp"
 #include "fputrace/escape.hpp"
 #include "fputrace/findings_out.hpp"
 
@@ -87,7 +88,7 @@ std::string finding_body_text(const Finding& f) {
   switch (f.kind) {
     case Finding::Kind::UmountBusy: {
       std::string out = umount_busy_line(f) + "\n";
-      if (!f.live_text.empty()) return out + indented(f.live_text, 26);
+      if (f.live) return out + indented(busy_diagnosis_text(f), 26);
       if (f.pins.empty())
         return out +
                fmt::format("{:15}           no deferred release is in flight on it: something live holds it\n", "");

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "fputrace/diagnosis_out.hpp"
+
 #include "fputrace/escape.hpp"
 #include "fputrace/event_json.hpp"
 #include "fputrace/findings_out.hpp"
@@ -386,10 +388,12 @@ TEST(TaskFilter, FindingsAreKeptWhenAnyOfTheirTasksMatches) {
   busy.actor = host;
   LiveHolder h{HoldKind::Cwd, 9, "sh", "/mnt/x", -1, 2};
   h.cgroup_path = in_docker(9).cgroup_path;
-  busy.live = {{"holders", nlohmann::json::array({live_holder_to_json(h)})}};
+  busy.live = LiveDiagnosis{};
+  EXPECT_FALSE(f.matches(busy));  // a diagnosis with nobody in the container
+  busy.live->causes.holders = {h};
   EXPECT_TRUE(f.matches(busy));  // a live holder
-  nlohmann::json copy = {{"holders", nlohmann::json::array({live_holder_to_json(h)})}};
-  busy.live = {{"propagation", nlohmann::json::array({copy})}};
+  busy.live->causes.holders.clear();
+  busy.live->causes.propagation = {PropagationCause{MountRef{5, "/copy"}, 1, 0, {h}}};
   EXPECT_TRUE(f.matches(busy));  // a holder of a propagated copy
   Finding deferred;
   deferred.kind = Finding::Kind::Deferred;

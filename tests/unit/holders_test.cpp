@@ -16,6 +16,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "fputrace/diagnosis_out.hpp"
+
 namespace fputrace {
 namespace {
 

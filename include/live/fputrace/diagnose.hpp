@@ -27,9 +27,8 @@ LiveScan scan_live(const MountRef& mount, uint32_t skip_tgid);
 // wait for procfs, and a holder that goes away a moment later is still seen.
 std::future<LiveScan> start_live_scan(const MountRef& mount, uint32_t skip_tgid);
 
-// Fills verdict, live and live_text from the scan and the kernel's snapshot
-// (children and count at the EBUSY), saying how long after the EBUSY the
-// scan ran.
+// Fills verdict and live from the scan and the kernel's snapshot (children
+// and count at the EBUSY), with how long after the EBUSY the scan ran.
 void apply_diagnosis(Finding& busy, const LiveScan& scan);
 
 // Both at once, on this thread.
@@ -38,9 +37,6 @@ void add_live_causes(Finding& busy, uint32_t skip_tgid);
 // An umount_busy-shaped finding for a mount right now (busy, umount timeout):
 // the model's pins on it, then the live causes.
 Finding busy_now(const Model& model, const MountRef& mount);
-
-// One line per deferred pin, as diagnosis_text wants them.
-std::vector<std::string> pin_lines(const std::vector<Pin>& pins, uint64_t now_ns);
 
 // Tracepoint backend: the kernel did not name the mount, so find it where
 // the caller sees it: its path (joined to its cwd if relative) in the

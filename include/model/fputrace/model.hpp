@@ -10,7 +10,6 @@
 #include <cstdint>
 #include <deque>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
@@ -20,6 +19,7 @@
 
 #include "fputrace/capped_map.hpp"
 #include "fputrace/event.hpp"
+#include "fputrace/live_causes.hpp"
 #include "fputrace/mounts.hpp"
 
 namespace fputrace {
@@ -35,12 +35,6 @@ enum class Confidence { Observed, Inferred };
 std::string_view to_string(Source s);
 std::string_view to_string(Holder h);
 std::string_view to_string(Confidence c);
-
-struct MountRef {
-  int32_t id = 0;
-  std::string path;    // "" when the mount could not be named
-  uint64_t mntns = 0;  // the mount namespace path holds in, when the kernel named it; 0: fputrace's own
-};
 
 struct Pin {
   FileRef file;
@@ -71,8 +65,7 @@ struct Finding {
   // "child_mounts", "propagation", "unknown"). The model alone sees only
   // deferred releases; the live collector adds what procfs shows (live).
   std::string verdict;
-  nlohmann::json live;    // null, or live_causes_to_json() plus "references"
-  std::string live_text;  // the diagnosis paragraphs, when live was scanned
+  std::optional<LiveDiagnosis> live;  // set when a diagnosis was made (apply_diagnosis)
   // UmountBusy: what the kernel side saw at the EBUSY (the mount, its count
   // and children at that instant) when it could; resolved_by says how the
   // mount was found: "kernel", "caller_cwd", "path", or "unresolved".

@@ -10,6 +10,13 @@
 
 namespace fputrace {
 
+// A mount as findings name it.
+struct MountRef {
+  int32_t id = 0;
+  std::string path;    // "" when the mount could not be named
+  uint64_t mntns = 0;  // the mount namespace path holds in, when the kernel named it; 0: fputrace's own
+};
+
 struct MountInfo {
   int32_t id = 0;
   int32_t parent_id = 0;

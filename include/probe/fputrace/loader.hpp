@@ -2,12 +2,14 @@
 // loads and attaches the BPF object, and streams its records as decoded events.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "fputrace/event.hpp"
@@ -38,6 +40,27 @@ struct TraceStats {
   uint64_t owner_evictions = 0;      // owners evicted from the full LRU map: attribution lost
   uint64_t undecodable = 0;
 };
+
+// Every counter of TraceStats, once: its name in the JSON summary (and any
+// other export), and for the counters that mean lost data, how the lost-data
+// line says it. Losses first, in the order that line lists them.
+struct TraceCounter {
+  std::string_view name;
+  uint64_t TraceStats::*value;
+  std::string_view loss;  // "" when the counter is not a loss
+};
+inline constexpr std::array<TraceCounter, 10> kTraceCounters{{
+    {"ringbuf_drops", &TraceStats::ringbuf_drops, "records dropped (ring buffer full)"},
+    {"map_full", &TraceStats::map_full, "items untracked (map full)"},
+    {"owner_evictions", &TraceStats::owner_evictions, "file owners evicted (LRU full)"},
+    {"undecodable", &TraceStats::undecodable, "undecodable records"},
+    {"fd_scan_truncated", &TraceStats::fd_scan_truncated, "fd lists cut short"},
+    {"final_fputs_watched", &TraceStats::final_fputs, ""},
+    {"deferred", &TraceStats::deferred, ""},
+    {"ring_layout_unknown", &TraceStats::ring_layout_unknown, ""},
+    {"late_deferrals", &TraceStats::late_deferrals, ""},
+    {"uring_requests", &TraceStats::uring_requests, ""},
+}};
 
 class Tracer {
  public:

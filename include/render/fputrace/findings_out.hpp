@@ -10,6 +10,9 @@
 namespace fputrace {
 
 nlohmann::json finding_to_json(const Finding& f);
+// {"tgid","tid","comm"} and where it ran (cgroup, mntns, container): every
+// task in every JSON output.
+nlohmann::json task_to_json(const Task& t);
 nlohmann::json pin_to_json(const Pin& p);
 
 // One or more lines of text, ending with a newline.

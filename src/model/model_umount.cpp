@@ -1,0 +1,133 @@
+// The model, part 4: umount, and the losses that mark the findings they touch.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "fputrace/model.hpp"
+
+namespace fputrace {
+
+std::vector<Finding> Model::on_loss(const Event& e) {
+  // The BPF side only keeps the time of its latest loss; the first one of
+  // this batch came after the last record we had.
+  uint64_t from = std::min(last_event_ns_ ? last_event_ns_ : e.time_ns, e.time_ns);
+  constexpr uint64_t kMergeNs = 1'000'000'000;
+  if (!losses_.empty() && from <= losses_.back().second + kMergeNs)
+    losses_.back().second = std::max(losses_.back().second, e.time_ns);
+  else
+    losses_.emplace_back(from, e.time_ns);
+  constexpr size_t kMaxWindows = 256;
+  if (losses_.size() > kMaxWindows) {
+    lost_before_ns_ = losses_.front().second;
+    losses_.erase(losses_.begin());
+  }
+  Finding f;
+  f.kind = Finding::Kind::Loss;
+  f.time_ns = e.time_ns;
+  f.backend = e.backend;
+  f.lost_records = e.ret > 0 ? static_cast<uint64_t>(e.ret) : 0;
+  f.lost_items = e.detail;
+  return {f};
+}
+
+bool Model::lost_between(uint64_t from_ns, uint64_t to_ns) const {
+  if (lost_before_ns_ && from_ns <= lost_before_ns_) return true;
+  for (const auto& [first, last] : losses_)
+    if (first <= to_ns && last >= from_ns) return true;
+  return false;
+}
+
+void Model::judge_completeness(Finding& f) const {
+  if (f.kind == Finding::Kind::Loss) return;
+  uint64_t from = f.time_ns;
+  for (const Pin& p : f.pins) from = std::min(from, p.since_ns);
+  if (f.kind == Finding::Kind::UmountBusy) {
+    // A lost record may be a deferral or a registration from long before: the
+    // window opens when the mount was first seen (or when tracing began).
+    const uint64_t* seen = mount_first_seen_ns_.find(f.mount.id);
+    from = seen ? std::min(from, *seen) : 0;
+  }
+  f.complete = !lost_between(from, f.time_ns);
+}
+
+// ---- what happened to it ----
+
+std::optional<MountRef> Model::umount_target(const Event& e, std::string& resolved_by) {
+  const std::optional<UmountInfo>& u = e.umount;
+  if (u && u->mount_known) {
+    resolved_by = "kernel";
+    MountRef ref = name_mount(u->mnt_id);
+    if (!u->mount_path.empty()) ref.path = u->mount_path;
+    return ref;
+  }
+  if (u && u->resolved_mnt_id) {  // the collector found it in the caller's namespace
+    resolved_by = "caller_namespace";
+    MountRef ref = name_mount(*u->resolved_mnt_id);
+    if (ref.path.empty()) ref.path = u->resolved_path;
+    return ref;
+  }
+  std::string path = e.path;
+  if (!path.empty() && path[0] != '/') {
+    if (!u || u->cwd.empty()) {
+      resolved_by = "unresolved";
+      return std::nullopt;
+    }
+    path = joined_path(u->cwd, path);
+    resolved_by = "caller_cwd";
+  } else {
+    resolved_by = "path";
+  }
+  auto m = mount_at(path);
+  if (!m) resolved_by = "unresolved";
+  return m;
+}
+
+std::vector<Finding> Model::on_umount(const Event& e) {
+  if (e.ret != 0 && e.ret != -EBUSY) return {};
+  std::string resolved_by;
+  std::optional<MountRef> mount = umount_target(e, resolved_by);
+  if (e.ret == -EBUSY) {
+    Finding busy;
+    busy.kind = Finding::Kind::UmountBusy;
+    busy.time_ns = e.time_ns;
+    busy.backend = e.backend;
+    busy.actor = e.task;
+    busy.kernel = e.umount;
+    busy.resolved_by = resolved_by;
+    if (!mount) {
+      // Never dropped: say what was asked and that fputrace could not tell
+      // which mount it was (docs/model.md lists when that happens).
+      busy.mount = MountRef{0, e.path};
+      busy.verdict = "unknown";
+      return {busy};
+    }
+    last_busy_ns_[mount->id] = e.time_ns;
+    busy.mount = *mount;
+    busy.pins = pins_on(mount->id);
+    bool children = e.umount && e.umount->nr_children > 0;
+    busy.verdict = children ? "child_mounts" : busy.pins.empty() ? "unknown" : "deferred_release";
+    return {busy};
+  }
+  if (!mount) return {};
+  // Unmounted: whatever we still thought was pinned there is gone.
+  std::vector<Finding> out;
+  if (auto on = pins_on_mount_.find(mount->id); on != pins_on_mount_.end()) {
+    std::set<uint64_t> left = on->second;
+    for (uint64_t file : left) out.push_back(release_pin(file, e, Confidence::Inferred));
+  }
+  std::vector<uint64_t> stale;  // an unmount is rare: a walk over the files is fine
+  for (const auto& [file, fs] : files_)
+    if (fs.file.mnt_id == mount->id) stale.push_back(file);
+  for (uint64_t file : stale) forget_file(file);
+  last_busy_ns_.erase(mount->id);
+  kernel_mount_paths_.erase(mount->id);
+  kernel_mount_ns_.erase(mount->id);
+  mount_first_seen_ns_.erase(mount->id);
+  mounts_.forget(mount->id);
+  return out;
+}
+
+// ---- pins ----
+
+}  // namespace fputrace

@@ -13,6 +13,7 @@
 
 #include "fputrace/events.h"
 #include "kread.bpf.h"
+#include "kpaths.bpf.h"
 
 /* ---- configuration, set by the collector before load ---- */
 const volatile bool filter_mounts = false; /* false: every mount is watched */

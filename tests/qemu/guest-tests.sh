@@ -3,6 +3,27 @@
 pass=0
 fail=0
 
+# report NAME STATUS RESULT STDERR-FILES...: counts the case; a failure shows
+# what the case printed, a pass its raw event log (run-suite.sh keeps it as
+# unit-test data).
+report() {
+  name=$1 status=$2 result=$3
+  shift 3
+  echo "$name: $result"
+  if [ "$status" -ne 0 ]; then
+    fail=$((fail + 1))
+    echo "--- stderr"; cat "$@"
+    echo "--- repro"; cat "/tmp/$name.repro"
+    echo "--- watch"; cat "/tmp/$name.watch"
+    echo "--- events"; cat "/tmp/$name.events"
+  else
+    pass=$((pass + 1))
+    echo "FPUTRACE-EVENTS-BEGIN $name"
+    cat "/tmp/$name.repro" "/tmp/$name.events"
+    echo "FPUTRACE-EVENTS-END"
+  fi
+}
+
 judge() {  # judge NAME EXPECT STDERR-FILES...: check /tmp/NAME.{repro,watch}
   name=$1 expect=$2
   shift 2
@@ -17,20 +38,7 @@ judge() {  # judge NAME EXPECT STDERR-FILES...: check /tmp/NAME.{repro,watch}
   fi
   result=$(fputrace-check "$expect" "/tmp/$name.repro" "/tmp/$name.watch" $events)
   status=$?
-  echo "$name: $result"
-  if [ $status -ne 0 ]; then
-    fail=$((fail + 1))
-    echo "--- stderr"; cat "$@"
-    echo "--- repro"; cat "/tmp/$name.repro"
-    echo "--- watch"; cat "/tmp/$name.watch"
-    echo "--- events"; cat "/tmp/$name.events"
-  else
-    pass=$((pass + 1))
-    # The raw event log, for run-suite.sh to keep (unit-test data).
-    echo "FPUTRACE-EVENTS-BEGIN $name"
-    cat "/tmp/$name.repro" "/tmp/$name.events"
-    echo "FPUTRACE-EVENTS-END"
-  fi
+  report "$name" "$status" "$result" "$@"
 }
 
 run() {  # run BACKEND SCENARIO EXPECT REPRO-ARGS...
@@ -93,19 +101,7 @@ late() {  # late BACKEND
     result="FAIL uring: no ring_file found at exit (was the registration traced?)"
     status=1
   fi
-  echo "$name: $result"
-  if [ $status -ne 0 ]; then
-    fail=$((fail + 1))
-    echo "--- stderr"; cat "/tmp/$name.err" "/tmp/$name.rerr"
-    echo "--- repro"; cat "/tmp/$name.repro"
-    echo "--- watch"; cat "/tmp/$name.watch"
-    echo "--- events"; cat "/tmp/$name.events"
-  else
-    pass=$((pass + 1))
-    echo "FPUTRACE-EVENTS-BEGIN $name"
-    cat "/tmp/$name.repro" "/tmp/$name.events"
-    echo "FPUTRACE-EVENTS-END"
-  fi
+  report "$name" "$status" "$result" "/tmp/$name.err" "/tmp/$name.rerr"
 }
 late fentry
 late tracepoint

@@ -167,7 +167,11 @@ int run_watch(const WatchOptions& o) {
   bool chrome = recording && o.trace_format == "chrome";
   // Every output is created now, so a bad path fails before anything is traced.
   // record prints no findings; watch prints them where asked.
-  auto sink = Sink::open(recording ? "/dev/null" : o.output, o.json, error);
+  SinkFormat format = o.journal          ? SinkFormat::Journal
+                      : o.journal_export ? SinkFormat::JournalExport
+                      : o.json           ? SinkFormat::Json
+                                         : SinkFormat::Text;
+  auto sink = Sink::open(recording ? "/dev/null" : o.output, format, error);
   if (!sink) return complain(error), 1;
   std::vector<std::unique_ptr<Sink>> raw_logs;
   for (const std::string& path : {o.events_path, recording && !chrome ? o.trace_path : std::string()}) {

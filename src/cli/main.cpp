@@ -62,7 +62,15 @@ int main(int argc, char** argv) {
   fputrace::WatchOptions watch;
   auto* w = app.add_subcommand("watch", "trace live and explain umount EBUSY as it happens");
   w->add_flag("--json", watch.json, "one JSON object per line");
-  w->add_option("-o,--output", watch.output, "write to FILE instead of stdout");
+  auto* wo = w->add_option("-o,--output", watch.output, "write to FILE instead of stdout");
+  auto* wj = w->add_flag("--journal", watch.journal,
+                         "send each finding to the systemd journal: the JSON object as MESSAGE, with fields "
+                         "FPUTRACE_EVENT, FPUTRACE_VERDICT, FPUTRACE_MOUNT, ... (journalctl FPUTRACE_EVENT=umount_busy)");
+  w->add_flag("--journal-export", watch.journal_export,
+              "write those journal entries in the journal export format to stdout or -o FILE instead "
+              "(for systemd-journal-remote, or where no journald runs)")
+      ->excludes(wj);
+  wj->excludes(wo);
   w->add_option("--mount", watch.mounts, "watch only this mount (repeatable; default: all)");
   add_backend_option(w, watch.backend);
   w->add_option("--events", watch.events_path, "also write the raw event log (JSON lines) to FILE");

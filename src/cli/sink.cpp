@@ -2,18 +2,36 @@
 
 #include <fmt/format.h>
 
+#include <time.h>
+
 #include <functional>
 
 #include "fputrace/diagnosis_out.hpp"
 #include "fputrace/escape.hpp"
 #include "fputrace/findings_out.hpp"
+#include "fputrace/journal_out.hpp"
 
 namespace fputrace {
 
-std::unique_ptr<Sink> Sink::open(const std::string& path, bool json, std::string& error) {
+namespace {
+
+uint64_t realtime_us() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+
+}  // namespace
+
+std::unique_ptr<Sink> Sink::open(const std::string& path, SinkFormat format, std::string& error) {
+  if (format == SinkFormat::Journal) {
+    auto journal = JournalSocket::open(error);
+    if (!journal) return nullptr;
+    return std::unique_ptr<Sink>(new Sink(nullptr, std::move(journal), format));
+  }
   auto out = OutFile::open(path, error);
   if (!out) return nullptr;
-  return std::unique_ptr<Sink>(new Sink(std::move(out), json));
+  return std::unique_ptr<Sink>(new Sink(std::move(out), nullptr, format));
 }
 
 bool Sink::repeats_last_busy(const Finding& f) {
@@ -28,7 +46,7 @@ bool Sink::repeats_last_busy(const Finding& f) {
 }
 
 void Sink::write(const Finding& f) {
-  if (json_) {
+  if (json()) {
     write_json(finding_to_json(f));
     return;
   }
@@ -40,7 +58,18 @@ void Sink::write(const Finding& f) {
 }
 
 void Sink::write_json(const nlohmann::json& j) {
-  out_->write(dump_json(j) + "\n");
+  switch (format_) {
+    case SinkFormat::Journal:
+      journal_->send(journal_serialize(journal_fields(j)));
+      return;
+    case SinkFormat::JournalExport:
+      out_->write(journal_export_entry(journal_fields(j), realtime_us()));
+      break;
+    case SinkFormat::Json:
+    case SinkFormat::Text:
+      out_->write(dump_json(j) + "\n");
+      break;
+  }
   out_->flush();
 }
 

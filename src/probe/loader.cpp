@@ -22,6 +22,8 @@ namespace fputrace {
 
 namespace {
 
+constexpr const char* kVmlinuxBtf = "/sys/kernel/btf/vmlinux";
+
 // The kernel as the plan asks it: by trying to load each kind of program.
 class ThisKernel : public KernelProbes {
  public:
@@ -85,7 +87,14 @@ class SkelTracer : public Tracer {
   }
 
   bool start(const TraceOptions& opts, const std::string& tracefs, std::string& error) {
-    skel_ = Skel::open();
+    // CO-RE relocates against the kernel's own BTF only. Given as a custom
+    // path, libbpf does not go on to walk the modules' BTF objects when a
+    // type flavour is absent, which needs CAP_SYS_ADMIN (libbpf before 1.2
+    // fails the load there): with CAP_BPF and CAP_PERFMON (fputrace.service)
+    // the load works. Every type fputrace reads is in vmlinux.
+    LIBBPF_OPTS(bpf_object_open_opts, open_opts);
+    if (::access(kVmlinuxBtf, R_OK) == 0) open_opts.btf_custom_path = kVmlinuxBtf;
+    skel_ = Skel::open(&open_opts);
     if (!skel_) return fail(error, "opening the BPF object failed");
     // Testing knob: a tiny ring buffer (e.g. 4096 bytes) makes the overload
     // tests lose records on purpose, so the loss path runs on a real kernel.

@@ -13,6 +13,8 @@ namespace fputrace {
 
 struct WatchOptions {
   bool json = false;
+  bool journal = false;         // findings to journald, an entry per JSON object
+  bool journal_export = false;  // the same entries in the journal's export format, to output
   std::string output;               // "" = stdout
   std::vector<std::string> mounts;  // --mount PATH...
   std::string backend = "auto";

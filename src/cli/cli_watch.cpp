@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -27,6 +28,8 @@
 #include "fputrace/trace_file.hpp"
 #include "fputrace/kernel_features.hpp"
 #include "fputrace/loader.hpp"
+#include "fputrace/metrics_out.hpp"
+#include "fputrace/output.hpp"
 #include "fputrace/sink.hpp"
 
 namespace fputrace {
@@ -76,6 +79,48 @@ void report_losses(const TraceStats& s, const CollectorLosses& c, Sink& sink) {
                          c.model.state() + c.model.pins, c.model.pins, c.trace_spans_evicted));
 }
 
+// record's status line on a terminal: one line on stderr, redrawn in place.
+constexpr auto kStatusEvery = std::chrono::milliseconds(500);
+
+class StatusLine {
+ public:
+  explicit StatusLine(std::string path) : path_(std::move(path)) {}
+  void show(std::chrono::steady_clock::duration elapsed, uint64_t events, uint64_t drops) {
+    struct stat st {};
+    double mib = ::stat(path_.c_str(), &st) == 0 ? static_cast<double>(st.st_size) / (1 << 20) : 0.0;
+    fmt::print(stderr, "\r\033[Krecording: {:.1f} s, {} events, {} dropped, {:.1f} MiB in {}",
+               std::chrono::duration<double>(elapsed).count(), events, drops, mib, printable(path_));
+    std::fflush(stderr);
+  }
+  void clear() {
+    fmt::print(stderr, "\r\033[K");
+    std::fflush(stderr);
+  }
+
+ private:
+  std::string path_;
+};
+
+// How often the metrics file is rewritten: within a scrape interval.
+constexpr auto kMetricsEvery = std::chrono::seconds(10);
+
+// The probes' counters as fputrace_probe_NAME_total (NAME as in the JSON summary).
+std::vector<MetricCounter> collector_counters(const TraceStats& s, const CollectorLosses& c) {
+  std::vector<MetricCounter> out;
+  for (const TraceCounter& counter : kTraceCounters)
+    out.push_back({"probe_" + std::string(counter.name), std::string(counter.help), s.*counter.value});
+  out.push_back({"model_evictions", "Model entries (files, rings, requests, mounts) evicted by its caps.",
+                 c.model.state()});
+  out.push_back({"pins_evicted", "Unreleased pins the model dropped by its cap.", c.model.pins});
+  return out;
+}
+
+double unix_now() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
 std::string kernel_release() {
   struct utsname u {};
   if (::uname(&u) != 0) return "unknown";
@@ -106,7 +151,8 @@ constexpr auto kTrimEvery = std::chrono::seconds(5);
 // Outputs that are also inputs (or each other) would clobber one another.
 std::string check_watch_paths(const WatchOptions& o) {
   bool recording = !o.trace_path.empty();
-  return check_distinct_files({{"-o", recording ? o.trace_path : o.output}, {"--events", o.events_path}});
+  return check_distinct_files(
+      {{"-o", recording ? o.trace_path : o.output}, {"--events", o.events_path}, {"--metrics-file", o.metrics_file}});
 }
 
 // Closes every output; the first failure, if any, in error.
@@ -173,6 +219,21 @@ int run_watch(const WatchOptions& o) {
                                          : SinkFormat::Text;
   auto sink = Sink::open(recording ? "/dev/null" : o.output, format, error);
   if (!sink) return complain(error), 1;
+  // The metrics count what was reported, and the file exists (or the path
+  // fails) before anything is traced.
+  FindingMetrics metrics;
+  bool metrics_ok = true;
+  auto write_metrics = [&](const TraceStats& stats, const CollectorLosses& losses) {
+    if (o.metrics_file.empty() || !metrics_ok) return;
+    std::string why;
+    metrics_ok = replace_file(o.metrics_file, metrics.text(collector_counters(stats, losses), unix_now()), why);
+    if (!metrics_ok) complain(why);
+  };
+  if (!o.metrics_file.empty()) {
+    sink->on_write([&](const Finding& f) { metrics.observe(f); });
+    write_metrics(TraceStats{}, CollectorLosses{});
+    if (!metrics_ok) return 1;
+  }
   std::vector<std::unique_ptr<Sink>> raw_logs;
   for (const std::string& path : {o.events_path, recording && !chrome ? o.trace_path : std::string()}) {
     if (path.empty()) continue;
@@ -193,7 +254,7 @@ int run_watch(const WatchOptions& o) {
     for (const auto& log : raw_logs)
       if (!log->ok()) return false;
     if (trace_out && !trace_out->ok()) return false;
-    return sink->ok();
+    return sink->ok() && metrics_ok;
   };
   // The Chrome trace is written as the events come (its header once the
   // backend is known): a killed recording leaves a readable file.
@@ -204,12 +265,14 @@ int run_watch(const WatchOptions& o) {
   });
   Model model(named);
   FindingQueue pending;
+  uint64_t events_seen = 0;
   TraceOptions topts{o.backend, *mount_ids};
   const TaskFilter filter = resolve_filter(o.filter);
   auto tracer = start_tracer(
       topts,
       naming_cgroups([&](const Event& e) {
         if (!writes_ok()) return;
+        ++events_seen;
         Event ev = e;
         resolve_in_caller_namespace(ev);
         // Mount names the model looks up are logged before the event itself.
@@ -243,7 +306,11 @@ int run_watch(const WatchOptions& o) {
   complain("tracing with " + tracer->describe());
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                                          std::chrono::duration<double>(o.duration_s));
-  auto flushed = std::chrono::steady_clock::now(), trimmed = flushed;
+  auto flushed = std::chrono::steady_clock::now(), trimmed = flushed, metrics_at = flushed;
+  auto started = flushed, status_at = flushed;
+  // A long recording shows how it goes, on a terminal only.
+  std::optional<StatusLine> status;
+  if (recording && ::isatty(STDERR_FILENO)) status.emplace(o.trace_path);
   while (!g_stop && writes_ok()) {
     tracer->poll(pending.empty() ? 100 : 5);
     pending.flush(*sink, false, filter);
@@ -252,6 +319,14 @@ int run_watch(const WatchOptions& o) {
       trace_out->flush();
       flushed = now;
     }
+    if (!o.metrics_file.empty() && now - metrics_at >= kMetricsEvery) {
+      write_metrics(tracer->stats(), CollectorLosses{model.evictions(), trace ? trace->evictions() : 0});
+      metrics_at = now;
+    }
+    if (status && now - status_at >= kStatusEvery) {
+      status->show(now - started, events_seen, tracer->stats().ringbuf_drops);
+      status_at = now;
+    }
     if (now - trimmed >= kTrimEvery) {
       ::malloc_trim(0);
       trimmed = now;
@@ -259,6 +334,7 @@ int run_watch(const WatchOptions& o) {
     if (cmd && cmd->finished()) break;
     if (o.duration_s > 0 && std::chrono::steady_clock::now() >= deadline) break;
   }
+  if (status) status->clear();
   // The command is gone (or we were told to stop): collect what is in flight.
   if (writes_ok()) drain(*tracer, 250);
   tracer->detach();
@@ -269,7 +345,12 @@ int run_watch(const WatchOptions& o) {
     trace->finish();
     losses.trace_spans_evicted = trace->evictions();
   }
-  if (writes_ok()) report_losses(tracer->stats(), losses, *sink);
+  if (writes_ok()) {
+    TraceStats stats = tracer->stats();
+    report_losses(stats, losses, *sink);
+    write_metrics(stats, losses);
+  }
+  if (!metrics_ok) return 1;
   if (!close_all(*sink, raw_logs, error)) return complain(error), 1;
   if (trace_out && !trace_out->close()) return complain(trace_out->error()), 1;
   if (recording) complain(fmt::format("recorded {} to {}", chrome ? "a Chrome trace" : "the event log", o.trace_path));

@@ -71,6 +71,9 @@ int main(int argc, char** argv) {
               "(for systemd-journal-remote, or where no journald runs)")
       ->excludes(wj);
   wj->excludes(wo);
+  w->add_option("--metrics-file", watch.metrics_file,
+                "keep Prometheus metrics in FILE (node_exporter's textfile collector: name it *.prom in its "
+                "directory), rewritten atomically every 10 s and at exit");
   w->add_option("--mount", watch.mounts, "watch only this mount (repeatable; default: all)");
   add_backend_option(w, watch.backend);
   w->add_option("--events", watch.events_path, "also write the raw event log (JSON lines) to FILE");

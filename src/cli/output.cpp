@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace fputrace {
@@ -52,6 +55,28 @@ bool OutFile::close() {
 
 std::string OutFile::error() const {
   return fmt::format("cannot write {}: {}", name_, std::strerror(err_ ? err_ : EIO));
+}
+
+bool replace_file(const std::string& path, std::string_view content, std::string& error) {
+  std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (!f) {
+    error = fmt::format("cannot write {}: {}", path, std::strerror(errno));
+    return false;
+  }
+  std::unique_ptr<OutFile> out(new OutFile(f, true, path));
+  out->write(content);
+  if (!out->close()) {
+    error = out->error();
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    error = fmt::format("cannot write {}: {}", path, std::strerror(errno));
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  return true;
 }
 
 }  // namespace fputrace

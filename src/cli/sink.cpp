@@ -46,6 +46,7 @@ bool Sink::repeats_last_busy(const Finding& f) {
 }
 
 void Sink::write(const Finding& f) {
+  if (observer_) observer_(f);
   if (json()) {
     write_json(finding_to_json(f));
     return;

@@ -16,6 +16,7 @@ struct WatchOptions {
   bool journal = false;         // findings to journald, an entry per JSON object
   bool journal_export = false;  // the same entries in the journal's export format, to output
   std::string output;               // "" = stdout
+  std::string metrics_file;         // Prometheus textfile, rewritten every kMetricsEvery
   std::vector<std::string> mounts;  // --mount PATH...
   std::string backend = "auto";
   std::vector<std::string> command;  // after --

@@ -10,6 +10,8 @@
 
 namespace fputrace {
 
+bool replace_file(const std::string& path, std::string_view content, std::string& error);
+
 class OutFile {
  public:
   // "" or "-" is standard output. Creates (truncates) the file at once, so a
@@ -28,6 +30,7 @@ class OutFile {
   const std::string& name() const { return name_; }
 
  private:
+  friend bool replace_file(const std::string& path, std::string_view content, std::string& error);
   OutFile(FILE* f, bool owned, std::string name) : f_(f), owned_(owned), name_(std::move(name)) {}
   bool fail(int err);
 
@@ -36,5 +39,10 @@ class OutFile {
   std::string name_;
   int err_ = 0;
 };
+
+// Replaces path's content at once: writes PATH.tmp.PID beside it, then renames
+// it over path, so a reader (node_exporter's textfile collector) never sees a
+// half-written file. False with "cannot write PATH: REASON" in error.
+bool replace_file(const std::string& path, std::string_view content, std::string& error);
 
 }  // namespace fputrace

@@ -4,6 +4,7 @@
 // the journal's export format.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -25,6 +26,8 @@ class Sink {
     return open(path, json ? SinkFormat::Json : SinkFormat::Text, error);
   }
   void write(const Finding& f);
+  // Called with each finding written (metrics count what was reported).
+  void on_write(std::function<void(const Finding&)> observer) { observer_ = std::move(observer); }
   void write_json(const nlohmann::json& j);  // JSON mode only; names escaped (escape.hpp)
   void write_text(const std::string& text);  // text mode only; names already printable()
   // Every format but text is built from the JSON objects.
@@ -44,6 +47,7 @@ class Sink {
   std::unique_ptr<OutFile> out_;          // all but Journal
   std::unique_ptr<JournalSocket> journal_;  // Journal only
   SinkFormat format_;
+  std::function<void(const Finding&)> observer_;
   size_t last_busy_key_ = 0;  // a hash: the key itself grows with the pins listed
   uint64_t last_busy_ns_ = 0;
 };

@@ -41,25 +41,32 @@ struct TraceStats {
   uint64_t undecodable = 0;
 };
 
-// Every counter of TraceStats, once: its name in the JSON summary (and any
-// other export), and for the counters that mean lost data, how the lost-data
-// line says it. Losses first, in the order that line lists them.
+// Every counter of TraceStats, once: its name in the JSON summary and the
+// metrics file, what it counts, and for the counters that mean lost data,
+// how the lost-data line says it. Losses first, in the order that line lists them.
 struct TraceCounter {
   std::string_view name;
   uint64_t TraceStats::*value;
   std::string_view loss;  // "" when the counter is not a loss
+  std::string_view help;
 };
 inline constexpr std::array<TraceCounter, 10> kTraceCounters{{
-    {"ringbuf_drops", &TraceStats::ringbuf_drops, "records dropped (ring buffer full)"},
-    {"map_full", &TraceStats::map_full, "items untracked (map full)"},
-    {"owner_evictions", &TraceStats::owner_evictions, "file owners evicted (LRU full)"},
-    {"undecodable", &TraceStats::undecodable, "undecodable records"},
-    {"fd_scan_truncated", &TraceStats::fd_scan_truncated, "fd lists cut short"},
-    {"final_fputs_watched", &TraceStats::final_fputs, ""},
-    {"deferred", &TraceStats::deferred, ""},
-    {"ring_layout_unknown", &TraceStats::ring_layout_unknown, ""},
-    {"late_deferrals", &TraceStats::late_deferrals, ""},
-    {"uring_requests", &TraceStats::uring_requests, ""},
+    {"ringbuf_drops", &TraceStats::ringbuf_drops, "records dropped (ring buffer full)",
+     "Records the BPF side dropped because the ring buffer was full."},
+    {"map_full", &TraceStats::map_full, "items untracked (map full)",
+     "Files, rings or requests the BPF side could not track because a map was full."},
+    {"owner_evictions", &TraceStats::owner_evictions, "file owners evicted (LRU full)",
+     "File owners evicted from the full LRU map: their attribution is lost."},
+    {"undecodable", &TraceStats::undecodable, "undecodable records", "Records the collector could not decode."},
+    {"fd_scan_truncated", &TraceStats::fd_scan_truncated, "fd lists cut short",
+     "Fd tables of exiting processes scanned only in part (too many files)."},
+    {"final_fputs_watched", &TraceStats::final_fputs, "", "Final fputs seen on watched mounts."},
+    {"deferred", &TraceStats::deferred, "", "Final releases the BPF side saw deferred."},
+    {"ring_layout_unknown", &TraceStats::ring_layout_unknown, "",
+     "io_uring rings whose file table this kernel lays out in a way fputrace does not know."},
+    {"late_deferrals", &TraceStats::late_deferrals, "", "Deferrals seen only when released (a race at fput)."},
+    {"uring_requests", &TraceStats::uring_requests, "",
+     "io_uring requests on watched files counted in the kernel (none sent)."},
 }};
 
 class Tracer {

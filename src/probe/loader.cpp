@@ -387,10 +387,14 @@ class SkelTracer : public Tracer {
   bool flush_losses_ = false;
 };
 
-// libbpf prints to stderr by default; keep warnings, drop the debug chatter.
+// libbpf's messages: warnings only, or (FPUTRACE_LIBBPF_VERBOSE set) every
+// level, the verifier's log included. (libbpf_set_print(nullptr) would
+// silence them all.)
 int quiet_libbpf(enum libbpf_print_level level, const char* fmt, va_list args) {
-  if (level == LIBBPF_DEBUG) return 0;
-  if (level == LIBBPF_INFO && !getenv("FPUTRACE_LIBBPF_VERBOSE")) return 0;
+  if (level != LIBBPF_WARN) return 0;
+  return vfprintf(stderr, fmt, args);
+}
+int verbose_libbpf(enum libbpf_print_level, const char* fmt, va_list args) {
   return vfprintf(stderr, fmt, args);
 }
 
@@ -426,7 +430,7 @@ std::unique_ptr<Tracer> start_with_plan(const ProbePlan& plan, const TraceOption
 }  // namespace
 
 std::unique_ptr<Tracer> start_tracer(const TraceOptions& opts, Tracer::Callback on_event, std::string& error) {
-  libbpf_set_print(getenv("FPUTRACE_LIBBPF_VERBOSE") ? nullptr : quiet_libbpf);
+  libbpf_set_print(getenv("FPUTRACE_LIBBPF_VERBOSE") ? verbose_libbpf : quiet_libbpf);
   std::string tracefs = ensure_tracefs(error);
   if (tracefs.empty()) return nullptr;
   auto plan = plan_probes(opts.backend, error);

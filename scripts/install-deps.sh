@@ -14,7 +14,7 @@ PACKAGES=(
   qemu-system-x86 busybox-static cpio e2fsprogs xz-utils zstd
   chromium
   jq
-  zsh man-db systemd  # the package test: completion through zsh, man -l, systemd-analyze verify
+  zsh bash-completion man-db systemd  # the package test: completions through zsh and bash, man -l, systemd-analyze verify
   systemd-journal-remote  # the package test: journal export entries imported into a journal file
   prometheus  # promtool: the metrics file's format (tests/host/metrics.sh)
 )

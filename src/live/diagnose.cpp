@@ -29,6 +29,7 @@ Finding busy_now(const Model& model, const MountRef& mount) {
   auto self = static_cast<uint32_t>(::getpid());
   busy.actor = Task{self, self, 0, "fputrace"};
   add_live_causes(busy, self);
+  if (busy.live) busy.live->after_ebusy = false;
   return busy;
 }
 

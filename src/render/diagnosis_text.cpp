@@ -158,10 +158,10 @@ std::string busy_diagnosis_text(const Finding& busy) {
   const LiveDiagnosis& d = *busy.live;
   std::string out = diagnosis_text(busy.mount, busy.verdict, d.causes, pin_lines(busy.pins, busy.time_ns));
   out += references_text(d);
-  if (d.scanned)
-    out += fmt::format("\n(processes were looked at {:.1f} ms after the EBUSY)\n", d.scan_after_ms);
-  else
+  if (!d.scanned)
     out += "\n(the mount was gone before its processes could be looked at)\n";
+  else if (d.after_ebusy)
+    out += fmt::format("\n(processes were looked at {:.1f} ms after the EBUSY)\n", d.scan_after_ms);
   return out;
 }
 

@@ -72,6 +72,7 @@ struct LiveDiagnosis {
   std::optional<int64_t> kernel_count;
   bool scanned = false;      // false: the mount was gone before the scan
   double scan_after_ms = 0;  // from the EBUSY to the scan
+  bool after_ebusy = true;   // false: asked about a mount now (busy, umount's timeout), no EBUSY
 };
 
 }  // namespace fputrace

@@ -3,7 +3,6 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -31,6 +30,7 @@
 #include "fputrace/metrics_out.hpp"
 #include "fputrace/output.hpp"
 #include "fputrace/sink.hpp"
+#include "fputrace/watch_status.hpp"
 
 namespace fputrace {
 
@@ -49,76 +49,6 @@ void install_signal_handlers() {
   sa.sa_flags = 0;  // no SA_RESTART: let poll return
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-}
-
-// What the collector itself let go of to stay within its memory bounds.
-struct CollectorLosses {
-  ModelEvictions model;
-  uint64_t trace_spans_evicted = 0;  // record (Chrome): spans closed early by the cap
-};
-
-void report_losses(const TraceStats& s, const CollectorLosses& c, Sink& sink) {
-  if (sink.json()) {
-    nlohmann::json summary{{"event", "summary"},
-                           {"model_evictions", c.model.state()},
-                           {"pins_evicted", c.model.pins},
-                           {"trace_spans_evicted", c.trace_spans_evicted}};
-    for (const TraceCounter& counter : kTraceCounters) summary[std::string(counter.name)] = s.*counter.value;
-    sink.write_json(std::move(summary));
-  }
-  bool lost = false;
-  std::string losses;
-  for (const TraceCounter& counter : kTraceCounters) {
-    if (counter.loss.empty()) continue;
-    lost = lost || s.*counter.value;
-    losses += fmt::format("{}{} {}", losses.empty() ? "" : ", ", s.*counter.value, counter.loss);
-  }
-  if (lost) complain("lost data: " + losses);
-  if (c.model.state() || c.model.pins || c.trace_spans_evicted)
-    complain(fmt::format("memory bounds: {} model entries evicted (of them {} unreleased pins), {} trace spans closed early",
-                         c.model.state() + c.model.pins, c.model.pins, c.trace_spans_evicted));
-}
-
-// record's status line on a terminal: one line on stderr, redrawn in place.
-constexpr auto kStatusEvery = std::chrono::milliseconds(500);
-
-class StatusLine {
- public:
-  explicit StatusLine(std::string path) : path_(std::move(path)) {}
-  void show(std::chrono::steady_clock::duration elapsed, uint64_t events, uint64_t drops) {
-    struct stat st {};
-    double mib = ::stat(path_.c_str(), &st) == 0 ? static_cast<double>(st.st_size) / (1 << 20) : 0.0;
-    fmt::print(stderr, "\r\033[Krecording: {:.1f} s, {} events, {} dropped, {:.1f} MiB in {}",
-               std::chrono::duration<double>(elapsed).count(), events, drops, mib, printable(path_));
-    std::fflush(stderr);
-  }
-  void clear() {
-    fmt::print(stderr, "\r\033[K");
-    std::fflush(stderr);
-  }
-
- private:
-  std::string path_;
-};
-
-// How often the metrics file is rewritten: within a scrape interval.
-constexpr auto kMetricsEvery = std::chrono::seconds(10);
-
-// The probes' counters as fputrace_probe_NAME_total (NAME as in the JSON summary).
-std::vector<MetricCounter> collector_counters(const TraceStats& s, const CollectorLosses& c) {
-  std::vector<MetricCounter> out;
-  for (const TraceCounter& counter : kTraceCounters)
-    out.push_back({"probe_" + std::string(counter.name), std::string(counter.help), s.*counter.value});
-  out.push_back({"model_evictions", "Model entries (files, rings, requests, mounts) evicted by its caps.",
-                 c.model.state()});
-  out.push_back({"pins_evicted", "Unreleased pins the model dropped by its cap.", c.model.pins});
-  return out;
-}
-
-double unix_now() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
 std::string kernel_release() {
@@ -323,7 +253,7 @@ int run_watch(const WatchOptions& o) {
       write_metrics(tracer->stats(), CollectorLosses{model.evictions(), trace ? trace->evictions() : 0});
       metrics_at = now;
     }
-    if (status && now - status_at >= kStatusEvery) {
+    if (status && now - status_at >= StatusLine::kEvery) {
       status->show(now - started, events_seen, tracer->stats().ringbuf_drops);
       status_at = now;
     }

@@ -10,7 +10,7 @@
 # the host's busybox cannot run in an arm64 guest.
 #
 # Result per suite, in ${FPUTRACE_KERNEL_CACHE:-/var/cache/fputrace/kernels}/SUITE/:
-#   vmlinuz            the kernel (arm64: the uncompressed Image, see below)
+#   vmlinuz            the kernel (arm64: the raw, uncompressed Image, see below)
 #   release            kernel release string, e.g. 6.1.0-50-cloud-amd64
 #   package            the Debian package(s) it came from, with versions
 #   modules/*.ko       loop.ko and the modules it depends on, uncompressed
@@ -139,9 +139,11 @@ fetch_suite() {
     vmlinuz=$(find "$tmp/x" \( -path "*/boot/vmlinuz-$rel" -o -path "*/lib/modules/$rel/vmlinuz" \) -print -quit)
     [[ -n $vmlinuz ]] || die "$suite: no vmlinuz for $rel in ${pkgs[*]}"
     if [[ $ARCH == arm64 ]]; then
-        # arm64 has no self-decompressing zImage: Debian ships Image.gz as vmlinuz.
-        # Decompress it here so the cached vmlinuz is what qemu -kernel loads
-        # directly (Image header magic "ARM\x64" at offset 56).
+        # arm64 has no self-decompressing zImage. Debian's arm64 vmlinuz (bookworm,
+        # trixie, sid as of 2026-12) is the raw Image with an EFI stub; an Image.gz
+        # (the kernel's default build target) would be decompressed here, so the
+        # cache always holds the raw Image (header magic "ARM\x64" at offset 56).
+        # (QEMU 7.2's -kernel boots a gzip'ed Image as well: tried.)
         if cmp -s -n2 "$vmlinuz" <(printf '\037\213'); then
             gzip -dc "$vmlinuz" >"$tmp/out/vmlinuz"
         else

@@ -10,6 +10,12 @@
 # and the loop module loaded. The whole serial console goes to LOG (without \r).
 # Exit status: the guest script's, 124 on timeout, 125 if the guest never reported
 # one (kernel did not boot, panicked, ...) or on any error of this script.
+#
+# FPUTRACE_ARCH=arm64 (default amd64) boots an arm64 kernel from
+# FPUTRACE_ARCH=arm64 tests/qemu/fetch-kernels.sh with qemu-system-aarch64 (-M virt,
+# TCG, console ttyAMA0) and the arm64 busybox fetched with it. Host libraries are
+# amd64, so there every ELF executable in DIR must be a static arm64 one (checked);
+# relocatable objects (BPF .o files) are copied as they are.
 set -euo pipefail
 
 die() { echo "boot.sh: $*" >&2; exit 125; }
@@ -32,11 +38,26 @@ done
 [[ -d $PAYLOAD ]] || die "payload $PAYLOAD is not a directory"
 [[ -r $SCRIPT ]] || die "cannot read guest script $SCRIPT"
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "--timeout wants whole seconds, got $TIMEOUT"
-K=${FPUTRACE_KERNEL_CACHE:-/var/cache/fputrace/kernels}/$SUITE
-[[ -s $K/vmlinuz && -s $K/modules/load-order ]] || die "no kernel for '$SUITE' in $K; run tests/qemu/fetch-kernels.sh $SUITE"
-for tool in qemu-system-x86_64 busybox cpio gzip ldd timeout; do
-    command -v "$tool" >/dev/null || die "missing tool: $tool (Debian: qemu-system-x86, busybox-static, cpio)"
-done
+ARCH=${FPUTRACE_ARCH:-amd64}
+case $ARCH in
+amd64)
+    K=${FPUTRACE_KERNEL_CACHE:-/var/cache/fputrace/kernels}/$SUITE
+    [[ -s $K/vmlinuz && -s $K/modules/load-order ]] || die "no kernel for '$SUITE' in $K; run tests/qemu/fetch-kernels.sh $SUITE"
+    for tool in qemu-system-x86_64 busybox cpio gzip ldd timeout; do
+        command -v "$tool" >/dev/null || die "missing tool: $tool (Debian: qemu-system-x86, busybox-static, cpio)"
+    done
+    ;;
+arm64)
+    K=${FPUTRACE_KERNEL_CACHE:-/var/cache/fputrace/kernels-arm64}/$SUITE
+    BUSYBOX=${K%/*}/busybox/busybox
+    [[ -s $K/vmlinuz && -s $K/modules/load-order && -s $BUSYBOX ]] ||
+        die "no arm64 kernel for '$SUITE' in $K (or no $BUSYBOX); run FPUTRACE_ARCH=arm64 tests/qemu/fetch-kernels.sh $SUITE"
+    for tool in qemu-system-aarch64 cpio gzip readelf timeout; do
+        command -v "$tool" >/dev/null || die "missing tool: $tool (Debian: qemu-system-arm, cpio, binutils)"
+    done
+    ;;
+*) die "FPUTRACE_ARCH '$ARCH' not supported (want amd64 or arm64)" ;;
+esac
 : >"$OUT" || die "cannot write $OUT"
 
 work=$(mktemp -d)
@@ -47,17 +68,44 @@ ln -s bin "$root/sbin"
 
 # busybox and a link for every applet it was built with (busybox --list). Hard
 # links: --install makes all 269 in a few ms, where a loop of `ln -s` takes ~1.5 s.
-cp "$(command -v busybox)" "$root/bin/busybox"
-"$root/bin/busybox" --install "$root/bin"
+if [[ $ARCH == amd64 ]]; then
+    cp "$(command -v busybox)" "$root/bin/busybox"
+    "$root/bin/busybox" --install "$root/bin"
+else
+    # The arm64 busybox does not run here: only /bin/sh for /init's #! line now,
+    # /init makes the other links with busybox --install in the guest.
+    cp "$BUSYBOX" "$root/bin/busybox"
+    ln "$root/bin/busybox" "$root/bin/sh"
+fi
 
 cp -a "$PAYLOAD" "$root/payload"
 cp "$SCRIPT" "$root/payload/guest.sh"
 cp "$K"/modules/* "$root/lib/modules-fputrace/"
 
+# arm64: the host's libraries are amd64 ones, so no dynamically linked programs.
+# Relocatable objects (BPF .o files) and static arm64 executables are fine.
+check_arm64_elf() { # FILE
+    local f=$1 hdr type machine
+    hdr=$(readelf -h "$f" 2>/dev/null) || die "$f: readelf cannot read this ELF file"
+    type=$(awk '$1 == "Type:" {print $2; exit}' <<<"$hdr")
+    [[ $type != REL ]] || return 0
+    machine=$(sed -n 's/^ *Machine: *//p' <<<"$hdr")
+    [[ $machine == AArch64 ]] || die "${f#"$root"/}: not an arm64 binary (Machine: $machine); FPUTRACE_ARCH=arm64 wants static aarch64 executables"
+    if readelf -l "$f" 2>/dev/null | grep -q 'INTERP' || readelf -d "$f" 2>/dev/null | grep -q '(NEEDED)'; then
+        die "${f#"$root"/}: dynamically linked; FPUTRACE_ARCH=arm64 accepts only static payload binaries (the host's libraries are amd64): link with -static"
+    fi
+}
+if [[ $ARCH == arm64 ]]; then
+    while IFS= read -r -d '' f; do
+        cmp -s -n4 "$f" <(printf '\177ELF') || continue
+        check_arm64_elf "$f"
+    done < <(find "$root/payload" -type f -print0)
+fi
+
 # Dynamically linked programs need their libraries and the loader at the same
 # absolute paths as on the host. ldd lists both; files it does not understand
 # (scripts, BPF objects, static binaries) are skipped.
-while IFS= read -r -d '' f; do
+[[ $ARCH != amd64 ]] || while IFS= read -r -d '' f; do
     cmp -s -n4 "$f" <(printf '\177ELF') || continue
     libs=$(ldd "$f" 2>/dev/null) || continue
     ! grep -q 'not found' <<<"$libs" || die "$f: missing libraries: $(grep 'not found' <<<"$libs" | tr -s ' \t\n' ' ')"
@@ -93,6 +141,10 @@ echo "FPUTRACE-GUEST-END rc=$?"
 stty "$(stty -g)"
 poweroff -f
 EOF
+if [[ $ARCH == arm64 ]]; then
+    # Only /bin/sh and /bin/busybox exist yet (see above): link the applets first.
+    sed -i '1a /bin/busybox --install /bin' "$root/init"
+fi
 chmod +x "$root/init" "$root/payload/guest.sh"
 
 # -R 0:0: files belong to root in the guest whoever builds the image.
@@ -107,10 +159,22 @@ set +e
 # an int3 while the other vCPU runs, and multi-threaded TCG can execute a stale
 # translation of it: a guest panicked so, in sched_clock_cpu, before any probe was
 # attached. Unstable from the command line, the key is never enabled, never patched.
+if [[ $ARCH == amd64 ]]; then
 timeout -k 5 "$TIMEOUT" qemu-system-x86_64 -accel tcg -m "$MEM" -smp 2 -nographic -no-reboot -nic none \
     -kernel "$K/vmlinuz" -initrd "$work/initrd.gz" -append "console=ttyS0 panic=-1 quiet tsc=unstable" \
     </dev/null 2>&1 | tr -d '\r' >"$OUT"
 qemu_rc=${PIPESTATUS[0]}
+else
+# arm64: the virt board boots the raw Image directly (no firmware; PSCI for poweroff).
+# -cpu max emulates every feature; pauth-impdef=on replaces the architected QARMA
+# pointer-authentication cipher (these kernels sign return addresses, and TCG's
+# QARMA is slow) with QEMU's cheap implementation-defined one.
+timeout -k 5 "$TIMEOUT" qemu-system-aarch64 -M virt -cpu max,pauth-impdef=on -accel tcg -m "$MEM" -smp 2 \
+    -nographic -no-reboot -nic none \
+    -kernel "$K/vmlinuz" -initrd "$work/initrd.gz" -append "console=ttyAMA0 panic=-1 quiet" \
+    </dev/null 2>&1 | tr -d '\r' >"$OUT"
+qemu_rc=${PIPESTATUS[0]}
+fi
 set -e
 secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}')
 what="$SUITE ($(<"$K/release")), initramfs $(($(stat -c %s "$work/initrd.gz") / 1024)) KiB, ${secs} s, log $OUT"

@@ -1,27 +1,39 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * io_submit through its x86-64 syscall wrapper (fentry/kprobe).
+ * io_submit through the architecture's syscall wrapper (fentry/kprobe):
+ * __x64_sys_io_submit on x86-64, __arm64_sys_io_submit on arm64, chosen by the
+ * target arch this object is built for (-D__TARGET_ARCH_*; src/probe/plan.cpp
+ * names the same function for the arch the collector is built for).
  * Any enabled syscall tracepoint puts every syscall of every task on the slow
  * entry path; where the wrappers can be probed the collector uses these and
- * leaves the syscall tracepoints off. Arguments come from the saved user regs.
+ * leaves the syscall tracepoints off. Arguments come from the saved user regs,
+ * read with libbpf's arch-neutral syscall accessors (arm64: orig_x0, regs[1], regs[2]).
  */
 #ifndef FPUTRACE_SYSCALLS_BPF_H
 #define FPUTRACE_SYSCALLS_BPF_H
 
 #include "aio.bpf.h"
 
-#define SYS_ARG1(r) BPF_CORE_READ(r, di)
-#define SYS_ARG2(r) BPF_CORE_READ(r, si)
-#define SYS_ARG3(r) BPF_CORE_READ(r, dx)
+#if defined(__TARGET_ARCH_x86)
+#define FT_SYSCALL_WRAPPER(name) "__x64_sys_" #name
+#elif defined(__TARGET_ARCH_arm64)
+#define FT_SYSCALL_WRAPPER(name) "__arm64_sys_" #name
+#else
+#error "syscall wrapper prefix unknown for this __TARGET_ARCH"
+#endif
 
-SEC("fentry/__x64_sys_io_submit")
+#define SYS_ARG1(r) PT_REGS_PARM1_CORE_SYSCALL(r)
+#define SYS_ARG2(r) PT_REGS_PARM2_CORE_SYSCALL(r)
+#define SYS_ARG3(r) PT_REGS_PARM3_CORE_SYSCALL(r)
+
+SEC("fentry/" FT_SYSCALL_WRAPPER(io_submit))
 int BPF_PROG(fentry_sys_io_submit, const struct pt_regs *regs)
 {
 	io_submit_entry(SYS_ARG1(regs), (long)SYS_ARG2(regs), SYS_ARG3(regs));
 	return 0;
 }
 
-SEC("kprobe/__x64_sys_io_submit")
+SEC("kprobe/" FT_SYSCALL_WRAPPER(io_submit))
 int BPF_KPROBE(kprobe_sys_io_submit, const struct pt_regs *regs)
 {
 	io_submit_entry(SYS_ARG1(regs), (long)SYS_ARG2(regs), SYS_ARG3(regs));

@@ -88,6 +88,12 @@ static __always_inline void fill_mount(struct ft_umount_event *e, __u64 mnt)
 	e->info |= FT_UMOUNT_MOUNT_KNOWN;
 }
 
+/* Up to 6.x: one count per CPU. A flavor, so that it builds against headers
+ * of kernels that no longer have the field (vmlinux/arm64 is 7.2's). */
+struct mnt_pcp___cnt {
+	int mnt_count;
+} __attribute__((preserve_access_index));
+
 /* 7.x counts gets and puts per CPU instead of one count. */
 struct mnt_pcp___gp {
 	unsigned int mnt_gets;
@@ -97,7 +103,7 @@ struct mnt_pcp___gp {
 /* Whether this kernel's per-CPU mount count is a layout we know. */
 static __always_inline bool mount_count_known(void)
 {
-	return bpf_core_field_exists(struct mnt_pcp, mnt_count) ||
+	return bpf_core_field_exists(struct mnt_pcp___cnt, mnt_count) ||
 	       (bpf_core_field_exists(struct mnt_pcp___gp, mnt_gets) &&
 		bpf_core_field_exists(struct mnt_pcp___gp, mnt_puts));
 }
@@ -107,8 +113,8 @@ __noinline int ft_mount_count_on(__u64 pcp, __u32 cpu)
 {
 	__u64 offset = ft_read_u64(addr_per_cpu_offset + (__u64)cpu * 8);
 	__u64 at = pcp + offset;
-	if (bpf_core_field_exists(struct mnt_pcp, mnt_count))
-		return (int)ft_read_u32(at + bpf_core_field_offset(struct mnt_pcp, mnt_count));
+	if (bpf_core_field_exists(struct mnt_pcp___cnt, mnt_count))
+		return (int)ft_read_u32(at + bpf_core_field_offset(struct mnt_pcp___cnt, mnt_count));
 	if (bpf_core_field_exists(struct mnt_pcp___gp, mnt_gets)) {
 		__u32 gets = ft_read_u32(at + bpf_core_field_offset(struct mnt_pcp___gp, mnt_gets));
 		__u32 puts = ft_read_u32(at + bpf_core_field_offset(struct mnt_pcp___gp, mnt_puts));

@@ -12,6 +12,9 @@ PACKAGES=(
   libcli11-dev libfmt-dev
   liburing-dev libaio-dev
   qemu-system-x86 busybox-static cpio e2fsprogs xz-utils zstd
+  # The arm64 cross build (its libraries: scripts/arm64-sysroot.sh, unpacked, not
+  # installed; multiarch :arm64 packages would upgrade amd64 ones here) and its guests.
+  lld qemu-system-arm
   chromium
   jq
   zsh bash-completion man-db systemd  # the package test: completions through zsh and bash, man -l, systemd-analyze verify

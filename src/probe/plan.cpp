@@ -2,6 +2,16 @@
 
 #include <fmt/format.h>
 
+// The syscall wrappers' names on the architecture this is built for; the BPF
+// objects are built for the same one (bpf/syscalls.bpf.h, FT_SYSCALL_WRAPPER).
+#if defined(__x86_64__)
+#define FPUTRACE_SYSCALL_WRAPPER(name) "__x64_sys_" name
+#elif defined(__aarch64__)
+#define FPUTRACE_SYSCALL_WRAPPER(name) "__arm64_sys_" name
+#else
+#error "syscall wrapper prefix unknown for this architecture"
+#endif
+
 namespace fputrace {
 
 const std::vector<FunctionTarget>& function_targets() {
@@ -11,7 +21,7 @@ const std::vector<FunctionTarget>& function_targets() {
       {"fput_close", false, "final fputs on close paths (6.15+)"},
       // Syscall wrappers: probing them keeps the syscall tracepoints, which put
       // every syscall of every task on the slow entry path, switched off.
-      {"__x64_sys_io_submit", false, "io_submit without a syscall tracepoint", {"syscalls/sys_enter_io_submit"}, true},
+      {FPUTRACE_SYSCALL_WRAPPER("io_submit"), false, "io_submit without a syscall tracepoint", {"syscalls/sys_enter_io_submit"}, true},
       // The mount umount resolved, in the kernel: no syscall tracepoint either.
       {"path_umount",
        false,

@@ -44,7 +44,13 @@ std::vector<Finding> Model::on_deferred(const Event& e) {
 
 std::vector<Finding> Model::on_released(const Event& e) {
   std::vector<Finding> out;
-  if (pins_.count(e.file.ptr)) out.push_back(release_pin(e.file.ptr, e, Confidence::Observed));
+  if (pins_.count(e.file.ptr)) {
+    out.push_back(release_pin(e.file.ptr, e, Confidence::Observed));
+    // Seen at __fput's entry: the mount's reference goes at its end.
+    constexpr size_t kFinishingKept = 64;
+    finishing_.emplace_back(e.time_ns, out.back().pins.at(0));
+    if (finishing_.size() > kFinishingKept) finishing_.pop_front();
+  }
   forget_file(e.file.ptr);
   return out;
 }

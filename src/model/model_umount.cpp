@@ -83,6 +83,30 @@ std::optional<MountRef> Model::umount_target(const Event& e, std::string& resolv
   return m;
 }
 
+// An EBUSY while a pin's __fput runs: the release was seen at __fput's entry,
+// but the mount's reference is dropped only at its end (fentry and kprobe see
+// the entry; on a busy host, or a descheduled vCPU, the gap is long enough for
+// an umount). When the kernel's count at the EBUSY has references nothing else
+// explains, the pins of this mount whose __fput began just before still hold
+// them. Without a count (tracepoint backend) nothing is added: no guessing.
+void Model::add_finishing_pins(Finding& busy, const Event& e) const {
+  if (!e.umount || !e.umount->refs) return;
+  constexpr uint64_t kFinishingNs = 50'000'000;
+  int64_t unexplained = *e.umount->refs - kUmountOwnReferences - static_cast<int64_t>(busy.pins.size()) -
+                        static_cast<int64_t>(e.umount->nr_children);
+  for (auto it = finishing_.rbegin(); it != finishing_.rend() && unexplained > 0; ++it) {
+    const auto& [began_ns, pin] = *it;
+    if (pin.mount.id != busy.mount.id || began_ns > e.time_ns || e.time_ns - began_ns > kFinishingNs) continue;
+    Pin p = pin;
+    p.confidence = Confidence::Inferred;
+    p.why += fmt::format(
+        "; its release (__fput) began {:.3f} ms before this EBUSY and drops the mount's reference only at its end",
+        static_cast<double>(e.time_ns - began_ns) / 1e6);
+    busy.pins.push_back(std::move(p));
+    --unexplained;
+  }
+}
+
 std::vector<Finding> Model::on_umount(const Event& e) {
   if (e.ret != 0 && e.ret != -EBUSY) return {};
   std::string resolved_by;
@@ -105,6 +129,7 @@ std::vector<Finding> Model::on_umount(const Event& e) {
     last_busy_ns_[mount->id] = e.time_ns;
     busy.mount = *mount;
     busy.pins = pins_on(mount->id);
+    add_finishing_pins(busy, e);
     bool children = e.umount && e.umount->nr_children > 0;
     busy.verdict = children ? "child_mounts" : busy.pins.empty() ? "unknown" : "deferred_release";
     return {busy};

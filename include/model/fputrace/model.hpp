@@ -170,6 +170,7 @@ class Model {
   std::vector<Finding> on_delayed_run(const Event& e, bool end);
   std::vector<Finding> on_task_exit(const Event& e);
   std::vector<Finding> on_umount(const Event& e);
+  void add_finishing_pins(Finding& busy, const Event& e) const;
   std::vector<Finding> on_pending_at_exit(const Event& e);
   std::vector<Finding> on_loss(const Event& e);
   // Marks the finding incomplete if a loss falls inside its evidence window.
@@ -235,6 +236,10 @@ class Model {
   std::map<int32_t, std::set<uint64_t>> pins_on_mount_;
   std::set<Key> queued_;  // (holder_since_ns, file) of pins held by the delayed_fput list
   CappedMap<int32_t, uint64_t> last_busy_ns_;
+  // Pins whose release was seen at __fput's entry, lately, newest last, with
+  // that time: __fput drops the mount's reference only at its end, so an
+  // EBUSY in between still counts them (add_finishing_pins).
+  std::deque<std::pair<uint64_t, Pin>> finishing_;
   // Loss windows [first, last], merged when close, oldest dropped past a cap
   // (then everything before lost_before_ns_ counts as lossy).
   std::vector<std::pair<uint64_t, uint64_t>> losses_;

@@ -156,7 +156,7 @@ int run_watch(const WatchOptions& o) {
   auto write_metrics = [&](const TraceStats& stats, const CollectorLosses& losses) {
     if (o.metrics_file.empty() || !metrics_ok) return;
     std::string why;
-    metrics_ok = replace_file(o.metrics_file, metrics.text(collector_counters(stats, losses), unix_now()), why);
+    metrics_ok = replace_file(o.metrics_file, metrics.text(collector_counters(stats, losses), static_cast<double>(realtime_us()) / 1e6), why);
     if (!metrics_ok) complain(why);
   };
   if (!o.metrics_file.empty()) {

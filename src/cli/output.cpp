@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -59,24 +60,29 @@ std::string OutFile::error() const {
 
 bool replace_file(const std::string& path, std::string_view content, std::string& error) {
   std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
+  auto fail = [&](int err) {
+    error = fmt::format("cannot write {}: {}", path, std::strerror(err ? err : EIO));
+    ::unlink(tmp.c_str());
+    return false;
+  };
   FILE* f = std::fopen(tmp.c_str(), "w");
-  if (!f) {
-    error = fmt::format("cannot write {}: {}", path, std::strerror(errno));
-    return false;
+  if (!f) return fail(errno);
+  errno = 0;
+  bool written = std::fwrite(content.data(), 1, content.size(), f) == content.size();
+  int err = errno;
+  if (std::fclose(f) != 0 && written) {  // buffered data failed at the flush
+    written = false;
+    err = errno;
   }
-  std::unique_ptr<OutFile> out(new OutFile(f, true, path));
-  out->write(content);
-  if (!out->close()) {
-    error = out->error();
-    ::unlink(tmp.c_str());
-    return false;
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    error = fmt::format("cannot write {}: {}", path, std::strerror(errno));
-    ::unlink(tmp.c_str());
-    return false;
-  }
+  if (!written) return fail(err);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail(errno);
   return true;
+}
+
+uint64_t realtime_us() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
 }
 
 }  // namespace fputrace

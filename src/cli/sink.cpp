@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <time.h>
-
 #include <functional>
 
 #include "fputrace/diagnosis_out.hpp"
@@ -13,15 +11,6 @@
 
 namespace fputrace {
 
-namespace {
-
-uint64_t realtime_us() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
-}
-
-}  // namespace
 
 std::unique_ptr<Sink> Sink::open(const std::string& path, SinkFormat format, std::string& error) {
   if (format == SinkFormat::Journal) {

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include <cstdio>
 
@@ -41,12 +40,6 @@ std::vector<MetricCounter> collector_counters(const TraceStats& s, const Collect
                  c.model.state()});
   out.push_back({"pins_evicted", "Unreleased pins the model dropped by its cap.", c.model.pins});
   return out;
-}
-
-double unix_now() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
 void StatusLine::show(std::chrono::steady_clock::duration elapsed, uint64_t events, uint64_t drops) {

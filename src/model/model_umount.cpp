@@ -92,8 +92,8 @@ std::optional<MountRef> Model::umount_target(const Event& e, std::string& resolv
 void Model::add_finishing_pins(Finding& busy, const Event& e) const {
   if (!e.umount || !e.umount->refs) return;
   constexpr uint64_t kFinishingNs = 50'000'000;
-  int64_t unexplained = *e.umount->refs - kUmountOwnReferences - static_cast<int64_t>(busy.pins.size()) -
-                        static_cast<int64_t>(e.umount->nr_children);
+  int64_t unexplained =
+      references_beyond(*e.umount->refs, static_cast<int64_t>(busy.pins.size() + e.umount->nr_children));
   for (auto it = finishing_.rbegin(); it != finishing_.rend() && unexplained > 0; ++it) {
     const auto& [began_ns, pin] = *it;
     if (pin.mount.id != busy.mount.id || began_ns > e.time_ns || e.time_ns - began_ns > kFinishingNs) continue;

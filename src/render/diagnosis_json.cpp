@@ -67,7 +67,6 @@ nlohmann::json live_causes_to_json(const LiveCauses& c) {
 // ---------------------------------------------------------------- references
 
 nlohmann::json references_json(int64_t explained, std::optional<int64_t> kernel_count) {
-  constexpr int64_t kExpected = kUmountOwnReferences;
   nlohmann::json r{{"explained", explained}};
   if (!kernel_count) {
     r["unexplained"] = nullptr;
@@ -75,10 +74,10 @@ nlohmann::json references_json(int64_t explained, std::optional<int64_t> kernel_
         "the kernel's reference count on the mount cannot be read from user space; these are the references "
         "fputrace can name (a file shared by several processes counts once per process)";
   } else {
-    int64_t extra = *kernel_count - kExpected - explained;
+    int64_t extra = references_beyond(*kernel_count, explained);
     r["unexplained"] = std::max<int64_t>(extra, 0);
     r["note"] = extra >= 0
-                    ? fmt::format("the kernel counted {} references, {} of them expected", *kernel_count, kExpected)
+                    ? fmt::format("the kernel counted {} references, {} of them expected", *kernel_count, kUmountOwnReferences)
                     : fmt::format(
                           "the kernel counted {} references; fputrace over-counts files shared "
                           "between processes",

@@ -142,7 +142,7 @@ namespace {
 // The kernel's count at the EBUSY against the references fputrace can name.
 std::string references_text(const LiveDiagnosis& d) {
   if (!d.kernel_count) return "";
-  int64_t unexplained = std::max<int64_t>(*d.kernel_count - kUmountOwnReferences - d.references_explained, 0);
+  int64_t unexplained = std::max<int64_t>(references_beyond(*d.kernel_count, d.references_explained), 0);
   if (unexplained == 0)
     return fmt::format("\nReferences: fully explained (the kernel counted {} at the EBUSY).\n", *d.kernel_count);
   return fmt::format(

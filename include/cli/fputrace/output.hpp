@@ -3,14 +3,13 @@
 // error like any other: one line, "cannot write PATH: REASON", exit 1.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <string_view>
 
 namespace fputrace {
-
-bool replace_file(const std::string& path, std::string_view content, std::string& error);
 
 class OutFile {
  public:
@@ -30,7 +29,6 @@ class OutFile {
   const std::string& name() const { return name_; }
 
  private:
-  friend bool replace_file(const std::string& path, std::string_view content, std::string& error);
   OutFile(FILE* f, bool owned, std::string name) : f_(f), owned_(owned), name_(std::move(name)) {}
   bool fail(int err);
 
@@ -44,5 +42,9 @@ class OutFile {
 // it over path, so a reader (node_exporter's textfile collector) never sees a
 // half-written file. False with "cannot write PATH: REASON" in error.
 bool replace_file(const std::string& path, std::string_view content, std::string& error);
+
+// The wall clock in microseconds, for outputs that carry it (journal export
+// entries, the metrics file's update time); the BPF clock is CLOCK_MONOTONIC.
+uint64_t realtime_us();
 
 }  // namespace fputrace

@@ -27,8 +27,6 @@ void report_losses(const TraceStats& s, const CollectorLosses& c, Sink& sink);
 
 // How often the metrics file is rewritten: within a scrape interval.
 inline constexpr auto kMetricsEvery = std::chrono::seconds(10);
-// CLOCK_REALTIME in seconds: the metrics file's update time.
-double unix_now();
 
 // The probes' counters as fputrace_probe_NAME_total (NAME as in the JSON
 // summary), then the model's evictions.

@@ -62,6 +62,12 @@ int64_t references_explained(const LiveCauses& causes, size_t deferred_pins);
 // do_umount() tolerates this many references: the mount's own and umount's lookup.
 inline constexpr int64_t kUmountOwnReferences = 2;
 
+// The references in the kernel's count at an EBUSY beyond those umount expects
+// and those fputrace named; negative when it over-counted.
+inline int64_t references_beyond(int64_t kernel_count, int64_t explained) {
+  return kernel_count - kUmountOwnReferences - explained;
+}
+
 // An EBUSY's live diagnosis: the causes, the reference count the kernel saw
 // (when it could), and when the processes were looked at.
 struct LiveDiagnosis {

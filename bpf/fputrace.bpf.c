@@ -12,6 +12,7 @@
  *  - exit.bpf.h     what a process leaves behind when its last thread exits
  *  - work.bpf.h     delayed_fput runs and ring teardown (workqueue)
  *  - umount.bpf.h   umount results; syscalls.bpf.h: the syscall wrappers
+ *  - locks.bpf.h    file locks refused while a deferred release holds them
  * The collector enables each program with bpf_program__set_autoload.
  */
 #include "common.bpf.h"
@@ -21,6 +22,7 @@
 #include "aio.bpf.h"
 #include "exit.bpf.h"
 #include "umount.bpf.h"
+#include "locks.bpf.h"
 
 #ifndef FT_READ_CAST
 #include "fput.bpf.h"

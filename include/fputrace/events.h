@@ -40,7 +40,8 @@ enum ft_event_type {
 	FT_EV_TASK_EXIT = 12,    /* the last thread of a process that owns files exited */
 	FT_EV_UMOUNT = 13,       /* umount(2) returned */
 	FT_EV_PENDING_AT_EXIT = 14, /* io_uring requests on a file in flight when their owner's process exited */
-	FT_EV_TYPE_MAX = 15,
+	FT_EV_LOCK_BUSY = 15,       /* a non-blocking file lock was refused (flock, OFD or POSIX lock) */
+	FT_EV_TYPE_MAX = 16,
 };
 
 /* Task context flags (ft_task.flags). */
@@ -196,6 +197,48 @@ struct ft_umount_event {
 	/* The caller's working directory, leaf first (FT_UMOUNT_CWD_KNOWN): a
 	 * relative path is resolved against it. */
 	char cwd_names[FT_PATH_DEPTH][FT_NAME_LEN];
+};
+
+/* A file lock refused with EAGAIN/EWOULDBLOCK: its own record (control ring
+ * buffer), with the locks that conflicted. A lock lives on its file (flock,
+ * OFD) until __fput's locks_remove_file: a deferred release keeps it. */
+#define FT_LOCK_HOLDERS 4
+
+enum ft_lock_kind {
+	FT_LOCK_FLOCK = 1, /* flock(2) */
+	FT_LOCK_OFD = 2,   /* fcntl F_OFD_SETLK: owned by the open file */
+	FT_LOCK_POSIX = 3, /* fcntl F_SETLK: owned by the process's file table */
+};
+
+enum ft_lock_info {
+	FT_LOCK_HOLDERS_TRUNCATED = 1u << 0, /* more conflicting locks than FT_LOCK_HOLDERS */
+	FT_LOCK_LIST_UNKNOWN = 1u << 1,      /* this kernel's lock layout is not known: no holders */
+};
+
+struct ft_lock_holder {
+	__u64 file;  /* the struct file the conflicting lock lives on */
+	__u64 ino;
+	__u32 pid;   /* the lock's fl_pid: the process that took it */
+	__u32 kind;  /* enum ft_lock_kind */
+	__u32 type;  /* F_RDLCK 0, F_WRLCK 1 */
+	__s32 mnt_id;
+	__u32 has_origin; /* origin holds the kernel side's owner of the file */
+	__u32 pad;
+	struct ft_origin origin;
+};
+
+struct ft_lock_event {
+	__u32 type;    /* FT_EV_LOCK_BUSY */
+	__u32 backend;
+	__u64 time_ns;
+	struct ft_task task; /* the caller whose lock was refused */
+	struct ft_file file; /* the caller's file, described */
+	__s64 ret;           /* -EAGAIN */
+	__u32 kind;          /* enum ft_lock_kind of the request */
+	__u32 lock_type;     /* F_RDLCK 0, F_WRLCK 1 */
+	__u32 info;          /* enum ft_lock_info */
+	__u32 nr_holders;    /* conflicting locks seen (may exceed FT_LOCK_HOLDERS) */
+	struct ft_lock_holder holders[FT_LOCK_HOLDERS];
 };
 
 /* Counters the BPF side keeps so that nothing is lost silently. */

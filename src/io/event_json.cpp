@@ -168,6 +168,52 @@ UmountInfo umount_from_json(const json& j) {
   return u;
 }
 
+json lock_to_json(const LockInfo& l) {
+  json holders = json::array();
+  for (const LockHolder& h : l.holders) {
+    json j{{"file", h.file},      {"ino", h.ino},   {"mnt_id", h.mnt_id},
+           {"pid", h.pid},        {"kind", to_string(h.kind)}, {"write", h.write}};
+    if (h.owner) j["owner"] = owner_to_json(*h.owner);
+    holders.push_back(std::move(j));
+  }
+  json j{{"kind", to_string(l.kind)}, {"write", l.write}, {"holders", holders}, {"nr_holders", l.nr_holders}};
+  if (l.layout_unknown) j["layout_unknown"] = true;
+  return j;
+}
+
+LockKind lock_kind_field(const json& j, const char* name) {
+  auto kind_name = field<std::string>(j, name);
+  auto kind = lock_kind_from_string(kind_name);
+  if (!kind) throw std::invalid_argument(fmt::format("unknown lock kind \"{}\"", kind_name));
+  return *kind;
+}
+
+LockInfo lock_from_json(const json& j) {
+  if (!j.is_object()) throw std::invalid_argument("lock is not an object");
+  LockInfo l;
+  l.kind = lock_kind_field(j, "kind");
+  l.write = optional_field<bool>(j, "write", false);
+  l.layout_unknown = optional_field<bool>(j, "layout_unknown", false);
+  if (j.contains("holders")) {
+    const json& hs = j["holders"];
+    if (!hs.is_array()) throw std::invalid_argument("lock.holders is not an array");
+    for (const json& h : hs) {
+      if (!h.is_object()) throw std::invalid_argument("lock holder is not an object");
+      LockHolder holder;
+      holder.file = field<uint64_t>(h, "file");
+      holder.ino = optional_field<uint64_t>(h, "ino", 0);
+      holder.mnt_id = optional_field<int32_t>(h, "mnt_id", 0);
+      holder.pid = optional_field<uint32_t>(h, "pid", 0);
+      holder.kind = lock_kind_field(h, "kind");
+      holder.write = optional_field<bool>(h, "write", false);
+      if (h.contains("owner")) holder.owner = owner_from_json(h["owner"]);
+      l.holders.push_back(std::move(holder));
+    }
+  }
+  l.nr_holders = optional_field<uint32_t>(j, "nr_holders", static_cast<uint32_t>(l.holders.size()));
+  return l;
+}
+
 }  // namespace
 
 json event_to_json(const Event& e) {
@@ -189,6 +235,7 @@ json event_to_json(const Event& e) {
   if (!e.path.empty()) j["path"] = e.path;
   if (e.owner) j["owner"] = owner_to_json(*e.owner);
   if (e.umount) j["umount"] = umount_to_json(*e.umount);
+  if (e.lock) j["lock"] = lock_to_json(*e.lock);
   return j;
 }
 
@@ -224,6 +271,7 @@ Event event_from_json(const json& j) {
   e.path = optional_field<std::string>(j, "path", "");
   if (j.contains("owner")) e.owner = owner_from_json(j["owner"]);
   if (j.contains("umount")) e.umount = umount_from_json(j["umount"]);
+  if (j.contains("lock")) e.lock = lock_from_json(j["lock"]);
   return e;
 }
 

@@ -21,7 +21,7 @@ bool Task::leader() const {
 }
 
 namespace {
-constexpr std::array<std::pair<EventType, std::string_view>, 15> kEventNames{{
+constexpr std::array<std::pair<EventType, std::string_view>, 16> kEventNames{{
     {EventType::RingFile, "ring_file"},
     {EventType::UringReq, "uring_req"},
     {EventType::UringDone, "uring_done"},
@@ -37,6 +37,13 @@ constexpr std::array<std::pair<EventType, std::string_view>, 15> kEventNames{{
     {EventType::Umount, "umount"},
     {EventType::PendingAtExit, "pending_at_exit"},
     {EventType::Loss, "loss"},
+    {EventType::LockBusy, "lock_busy"},
+}};
+
+constexpr std::array<std::pair<LockKind, std::string_view>, 3> kLockKindNames{{
+    {LockKind::Flock, "flock"},
+    {LockKind::Ofd, "ofd"},
+    {LockKind::Posix, "posix"},
 }};
 
 constexpr std::array<std::pair<OwnerKind, std::string_view>, 3> kOwnerKindNames{{
@@ -62,6 +69,30 @@ std::optional<EventType> event_type_from_string(std::string_view s) {
   for (const auto& [type, name] : kEventNames)
     if (name == s) return type;
   return std::nullopt;
+}
+
+std::string_view to_string(LockKind k) {
+  for (const auto& [kind, name] : kLockKindNames)
+    if (kind == k) return name;
+  return "unknown";
+}
+
+std::optional<LockKind> lock_kind_from_string(std::string_view s) {
+  for (const auto& [kind, name] : kLockKindNames)
+    if (name == s) return kind;
+  return std::nullopt;
+}
+
+std::string lock_request_name(LockKind k, bool write) {
+  switch (k) {
+    case LockKind::Flock:
+      return write ? "flock(LOCK_EX)" : "flock(LOCK_SH)";
+    case LockKind::Ofd:
+      return write ? "an OFD write lock" : "an OFD read lock";
+    case LockKind::Posix:
+      return write ? "a POSIX write lock" : "a POSIX read lock";
+  }
+  return "a lock";
 }
 
 std::string_view to_string(Backend b) {

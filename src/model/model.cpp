@@ -116,6 +116,8 @@ std::vector<Finding> Model::dispatch(const Event& e) {
       return on_pending_at_exit(e);
     case EventType::Loss:
       return on_loss(e);
+    case EventType::LockBusy:
+      return on_lock_busy(e);
   }
   return {};
 }

@@ -48,6 +48,9 @@ void Model::judge_completeness(Finding& f) const {
     const uint64_t* seen = mount_first_seen_ns_.find(f.mount.id);
     from = seen ? std::min(from, *seen) : 0;
   }
+  // A lock refused with no deferred release found: a lost record may have
+  // been that deferral, from any time before.
+  if (f.kind == Finding::Kind::LockBusy && f.pins.empty()) from = 0;
   f.complete = !lost_between(from, f.time_ns);
 }
 

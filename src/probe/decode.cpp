@@ -146,9 +146,68 @@ Event decode_umount(const ft_umount_event& raw) {
   return e;
 }
 
+LockKind lock_kind_of(uint32_t raw) {
+  switch (raw) {
+    case FT_LOCK_OFD:
+      return LockKind::Ofd;
+    case FT_LOCK_POSIX:
+      return LockKind::Posix;
+    default:
+      return LockKind::Flock;
+  }
+}
+
+FileRef file_of(const ft_file& raw) {
+  FileRef f;
+  if (!raw.ptr) return f;
+  f.ptr = raw.ptr;
+  f.ino = raw.ino;
+  f.dev = raw.dev;
+  f.mnt_id = raw.mnt_id;
+  if (raw.flags & FT_FILE_DESCRIBED) {
+    f.path = join_path(raw.names, false);
+    f.path_truncated = raw.flags & FT_FILE_PATH_TRUNCATED;
+    f.mount_path = join_path(raw.mnt_names, raw.flags & FT_FILE_MNT_TRUNCATED);
+    if (f.mount_path.empty()) f.mount_path = "/";
+    f.mount_ns = raw.mnt_ns;
+  }
+  return f;
+}
+
+Event decode_lock(const ft_lock_event& raw) {
+  Event e;
+  e.type = EventType::LockBusy;
+  e.backend = backend_of(raw.backend);
+  e.time_ns = raw.time_ns;
+  e.task = Task{raw.task.tgid, raw.task.tid, raw.task.flags, bounded(raw.task.comm, FT_COMM_LEN)};
+  e.task.cgroup_id = raw.task.cgroup_id;
+  e.task.mntns = raw.task.mntns;
+  e.file = file_of(raw.file);
+  e.ret = raw.ret;
+  LockInfo lock;
+  lock.kind = lock_kind_of(raw.kind);
+  lock.write = raw.lock_type == 1;  // F_WRLCK
+  lock.layout_unknown = raw.info & FT_LOCK_LIST_UNKNOWN;
+  lock.nr_holders = raw.nr_holders;
+  for (uint32_t i = 0; i < raw.nr_holders && i < FT_LOCK_HOLDERS; ++i) {
+    const ft_lock_holder& h = raw.holders[i];
+    LockHolder holder{h.file, h.ino, h.mnt_id, h.pid, lock_kind_of(h.kind), h.type == 1, std::nullopt};
+    if (h.has_origin) holder.owner = owner_of(h.origin);
+    lock.holders.push_back(std::move(holder));
+  }
+  e.lock = std::move(lock);
+  return e;
+}
+
 }  // namespace
 
 std::optional<Event> decode(const void* data, size_t size) {
+  if (size >= sizeof(uint32_t) && *static_cast<const uint32_t*>(data) == FT_EV_LOCK_BUSY) {
+    if (size < sizeof(ft_lock_event)) return std::nullopt;
+    ft_lock_event raw;
+    std::memcpy(&raw, data, sizeof(raw));
+    return decode_lock(raw);
+  }
   if (size >= sizeof(uint32_t) && *static_cast<const uint32_t*>(data) == FT_EV_UMOUNT) {
     if (size < sizeof(ft_umount_event)) return std::nullopt;
     ft_umount_event raw;
@@ -175,19 +234,7 @@ std::optional<Event> decode_event(const void* data, size_t size) {
   e.task.mntns = raw.task.mntns;
   // No struct file, no file: as the event log has it (event_to_json), so that
   // a replayed log tells what the live model was told.
-  if (raw.file.ptr) {
-    e.file.ptr = raw.file.ptr;
-    e.file.ino = raw.file.ino;
-    e.file.dev = raw.file.dev;
-    e.file.mnt_id = raw.file.mnt_id;
-  }
-  if (raw.file.ptr && (raw.file.flags & FT_FILE_DESCRIBED)) {
-    e.file.path = join_path(raw.file.names, false);
-    e.file.path_truncated = raw.file.flags & FT_FILE_PATH_TRUNCATED;
-    e.file.mount_path = join_path(raw.file.mnt_names, raw.file.flags & FT_FILE_MNT_TRUNCATED);
-    if (e.file.mount_path.empty()) e.file.mount_path = "/";
-    e.file.mount_ns = raw.file.mnt_ns;
-  }
+  e.file = file_of(raw.file);
   e.ring = raw.ring;
   e.req = raw.req;
   e.user_data = raw.user_data;

@@ -224,11 +224,26 @@ class ChromeSink : public SpanSink {
   // Losses are drawn where they happened, on the collector's own track, as a
   // global instant: every finding around it may be incomplete.
   void finding(const Finding& f) override {
+    if (f.kind == Finding::Kind::LockBusy) return lock_refused(f);
     if (f.kind != Finding::Kind::Loss) return;
     json e = at("i", "records lost", Task{0, 0, 0, "fputrace"}, f.time_ns);
     e["s"] = "g";
     e["cat"] = "loss";
     e["args"] = {{"records_dropped", f.lost_records}, {"items_untracked", f.lost_items}};
+    emit(std::move(e));
+  }
+
+  // A refused lock, on its caller's track, with the deferred releases that hold it.
+  void lock_refused(const Finding& f) {
+    json e = at("i", "lock refused: " + lock_request_name(f.lock->kind, f.lock->write), f.actor, f.time_ns);
+    e["s"] = "p";
+    e["cat"] = "lock";
+    json pins = json::array();
+    for (const Pin& p : f.pins) pins.push_back(pin_args(p, f.backend));
+    e["args"] = {{"file", full_path(f.mount, f.lock_file)},
+                 {"verdict", f.verdict},
+                 {"pins", std::move(pins)},
+                 {"explanation", finding_to_text(f)}};
     emit(std::move(e));
   }
 

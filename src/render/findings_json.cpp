@@ -31,6 +31,44 @@ void put_pin_fields(json& j, const Pin& p) {
   if (p.ring) j["ring"] = fmt::format("{:#x}", p.ring);
 }
 
+// The conflicting locks; "pinned": its file's release is deferred (in pins).
+json lock_holders_json(const Finding& f) {
+  json holders = json::array();
+  for (const LockHolder& h : f.lock->holders) {
+    bool pinned = false;
+    for (const Pin& p : f.pins) pinned = pinned || p.file.ptr == h.file;
+    json j{{"pid", h.pid}, {"kind", to_string(h.kind)}, {"write", h.write}, {"ino", h.ino}, {"pinned", pinned}};
+    if (h.owner) {
+      j["owner"] = task_to_json(h.owner->task);
+      j["owner"]["via"] = to_string(h.owner->kind);
+      j["owner"]["gone"] = h.owner->gone;
+    }
+    holders.push_back(std::move(j));
+  }
+  return holders;
+}
+
+json lock_busy_json(const Finding& f) {
+  json j;
+  j["event"] = "lock_busy";
+  j["time_ns"] = f.time_ns;
+  j["lock"] = {{"kind", to_string(f.lock->kind)},
+               {"write", f.lock->write},
+               {"request", lock_request_name(f.lock->kind, f.lock->write)},
+               {"errno", "EWOULDBLOCK"}};
+  j["file"] = {{"ino", f.lock_file.ino}, {"path", full_path(f.mount, f.lock_file)}};
+  j["mount"] = mount_json(f.mount);
+  j["verdict"] = f.verdict;
+  json pins = json::array();
+  for (const Pin& p : f.pins) pins.push_back(pin_to_json(p));
+  j["pins"] = pins;
+  j["holders"] = lock_holders_json(f);
+  j["holders_total"] = f.lock->nr_holders;
+  if (f.lock->layout_unknown) j["holders_note"] = "this kernel's lock layout is not known: holders not read";
+  j["caller"] = task_to_json(f.actor);
+  return j;
+}
+
 }  // namespace
 
 json task_to_json(const Task& t) {
@@ -89,6 +127,9 @@ json finding_to_json(const Finding& f) {
       j["after_busy_ns"] = f.after_busy_ns ? json(*f.after_busy_ns) : json(nullptr);
       j["released_by"] = task_to_json(f.actor);
       j["release_confidence"] = to_string(f.release_confidence);
+      break;
+    case Finding::Kind::LockBusy:
+      j = lock_busy_json(f);
       break;
     case Finding::Kind::Loss:
       j["event"] = "loss";

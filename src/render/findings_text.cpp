@@ -76,8 +76,45 @@ static std::string umount_busy_line(const Finding& f) {
                      printable(f.actor.comm), f.actor.tgid, printable(place_suffix(f.actor)));
 }
 
+// "  12.345678 LOCKED    flock(LOCK_EX) on /mnt/x/f (ino 2) by comm (42): EWOULDBLOCK"
+static std::string lock_busy_line(const Finding& f) {
+  return fmt::format("{} LOCKED    {} on {} (ino {}) by {} ({}{}): EWOULDBLOCK", stamp(f.time_ns),
+                     lock_request_name(f.lock->kind, f.lock->write), printable(full_path(f.mount, f.lock_file)),
+                     f.lock_file.ino, printable(f.actor.comm), f.actor.tgid, printable(place_suffix(f.actor)));
+}
+
+static std::string lock_busy_text(const Finding& f) {
+  std::string out = lock_busy_line(f) + "\n";
+  const std::string indent(26, ' ');
+  if (!f.pins.empty()) {
+    out += fmt::format("{}the lock lives on {} file(s) whose release is deferred:\n", indent, f.pins.size());
+    for (const Pin& p : f.pins)
+      out += fmt::format("{}- {}, for {}\n", indent, pin_sentence(p),
+                         ms(f.time_ns >= p.since_ns ? f.time_ns - p.since_ns : 0));
+  }
+  for (const LockHolder& h : f.lock->holders) {
+    bool pinned = false;
+    for (const Pin& p : f.pins) pinned = pinned || p.file.ptr == h.file;
+    if (pinned) continue;
+    std::string via;
+    if (h.owner)
+      via = fmt::format(", its file used via {} by {} ({}{})", to_string(h.owner->kind), printable(h.owner->task.comm),
+                        h.owner->task.tgid, h.owner->gone ? ", exited" : "");
+    out += fmt::format("{}- a {} {} lock taken by pid {} (ino {}){}: no deferred release is known for its file\n",
+                       indent, to_string(h.kind), h.write ? "write" : "read", h.pid, h.ino, via);
+  }
+  if (f.lock->nr_holders > f.lock->holders.size())
+    out += fmt::format("{}({} conflicting locks in all; the first {} are shown)\n", indent, f.lock->nr_holders,
+                       f.lock->holders.size());
+  if (f.lock->layout_unknown)
+    out += fmt::format("{}this kernel's lock layout is not known to fputrace: the holders were not read\n", indent);
+  else if (f.lock->nr_holders == 0)
+    out += fmt::format("{}the conflicting lock was gone by the time fputrace looked\n", indent);
+  return out;
+}
+
 std::string busy_repeat_text(const Finding& f) {
-  return umount_busy_line(f) + " again: same cause\n";
+  return (f.kind == Finding::Kind::LockBusy ? lock_busy_line(f) : umount_busy_line(f)) + " again: same cause\n";
 }
 
 std::string finding_to_text(const Finding& f) {
@@ -107,6 +144,8 @@ std::string finding_body_text(const Finding& f) {
                          printable(full_path(p.mount, p.file)), p.file.ino, mount_name(p.mount),
                          printable(f.actor.comm), f.actor.tid, ms(f.held_ns), after, to_string(f.release_confidence));
     }
+    case Finding::Kind::LockBusy:
+      return lock_busy_text(f);
     case Finding::Kind::Loss:
       return fmt::format(
           "{} LOST      {} record(s) dropped (ring buffer full), {} item(s) untracked (map full): "

@@ -8,6 +8,7 @@ namespace {
 
 // Every label value the model can give, so a rate() sees a zero before the first one.
 constexpr const char* kVerdicts[] = {"child_mounts", "live_holder", "propagation", "deferred_release", "unknown"};
+constexpr const char* kLockVerdicts[] = {"deferred_release", "other_holder", "unknown"};
 constexpr Source kSources[] = {Source::IoUring, Source::Aio, Source::Exit, Source::Close, Source::Other};
 
 void header(std::string& out, const std::string& name, const std::string& help, const char* type) {
@@ -35,6 +36,9 @@ void FindingMetrics::observe(const Finding& f) {
         }
       break;
     }
+    case Finding::Kind::LockBusy:
+      ++lock_busy_by_verdict_[f.verdict.empty() ? "unknown" : f.verdict];
+      break;
     case Finding::Kind::Loss:
       break;
   }
@@ -56,6 +60,14 @@ std::string FindingMetrics::text(const std::vector<MetricCounter>& counters, dou
     auto it = busy_by_verdict_.find(v);
     out += fmt::format("fputrace_umount_busy_total{{verdict=\"{}\"}} {}\n", v,
                        it == busy_by_verdict_.end() ? 0 : it->second);
+  }
+  header(out, "fputrace_lock_busy_total",
+         "File locks refused (EWOULDBLOCK), by verdict: deferred_release when a deferred release holds the lock.",
+         "counter");
+  for (const char* v : kLockVerdicts) {
+    auto it = lock_busy_by_verdict_.find(v);
+    out += fmt::format("fputrace_lock_busy_total{{verdict=\"{}\"}} {}\n", v,
+                       it == lock_busy_by_verdict_.end() ? 0 : it->second);
   }
   header(out, "fputrace_pins_released_total", "Pins released: the deferred release finally ran.", "counter");
   out += fmt::format("fputrace_pins_released_total {}\n", released_);

@@ -13,6 +13,10 @@
 //          origin.comm is the child's comm and its file.path the start of the
 //          file's path, cut by BPF inside the name's last character.
 // Names are compared as bytes: both sides are decoded (docs/json-schema.md).
+//   lock   (fputrace-repro --lock) every attempt whose lock was refused has a
+//          lock_busy on a file of its mount, of its lock kind, with verdict
+//          deferred_release and an io_uring pin from its child, and a later
+//          pin_released of that file; at least one attempt was refused.
 //   aio    some "deferred" event names an attempt's child as origin with source aio
 //   none   no umount_busy, deferred or pin_released at all, and every umount worked
 //
@@ -103,6 +107,7 @@ struct Attempt {
   std::string mount;   // bytes
   std::string umount;
   std::optional<std::string> comm, file;  // --hostile-names: bytes
+  std::string lock, lock_mode;            // --lock: "EWOULDBLOCK"/"ok", "flock"/"ofd"
 };
 
 std::vector<Attempt> attempts_of(const std::vector<json>& repro) {
@@ -113,6 +118,8 @@ std::vector<Attempt> attempts_of(const std::vector<json>& repro) {
               j["umount"].get<std::string>()};
     if (j.contains("comm")) a.comm = bytes_of(j["comm"]);
     if (j.contains("file")) a.file = bytes_of(j["file"]);
+    a.lock = j.value("lock", "");
+    a.lock_mode = j.value("lock_mode", "");
     out.push_back(a);
   }
   return out;
@@ -182,6 +189,45 @@ std::string check_uring(const std::vector<Attempt>& attempts, const std::vector<
     if (!busy_names_child(busy, a, why)) return why;
   }
   if (ebusy == 0) return "no attempt lost the umount race: nothing to explain";
+  return "";
+}
+
+// One refused lock: its lock_busy, the child's pin in it, its release after.
+std::string lock_explained(const std::vector<json>& locked, const std::vector<json>& released, const Attempt& a) {
+  std::string mount = json(fputrace::escape_bytes(a.mount)).dump();
+  for (const auto& l : locked) {
+    std::string path = bytes_of(l["file"]["path"]);
+    if (path.rfind(a.mount + "/", 0) != 0) continue;
+    if (l["lock"]["kind"] != a.lock_mode) return fmt::format("lock_busy for {} is of kind {}, not {}", mount,
+                                                             l["lock"]["kind"].dump(), a.lock_mode);
+    if (l["verdict"] != "deferred_release") return fmt::format("lock_busy for {} has verdict {}: {}", mount,
+                                                               l["verdict"].dump(), l.dump());
+    for (const auto& p : l["pins"]) {
+      if (p["origin"]["tgid"] != a.child || p["source"] != "io_uring") continue;
+      std::string why;
+      if (!names_match(p, a, why)) return why;
+      uint64_t at = l["time_ns"].get<uint64_t>();
+      for (const auto& r : released)
+        if (bytes_of(r["file"]["path"]) == bytes_of(p["file"]["path"]) && r["time_ns"].get<uint64_t>() >= at)
+          return "";
+      return fmt::format("no pin_released of {} after the lock_busy", p["file"]["path"].dump());
+    }
+    return fmt::format("lock_busy for {} has no io_uring pin from child {}: {}", mount, a.child, l.dump());
+  }
+  return fmt::format("no lock_busy for a file of {} (child {})", mount, a.child);
+}
+
+std::string check_lock(const std::vector<Attempt>& attempts, const std::vector<json>& watch) {
+  auto locked = events_named(watch, "lock_busy");
+  auto released = events_named(watch, "pin_released");
+  int refused = 0;
+  for (const auto& a : attempts) {
+    if (a.lock_mode.empty()) return "the reproducer was not run with --lock";
+    if (a.lock != "EWOULDBLOCK") continue;
+    ++refused;
+    if (auto why = lock_explained(locked, released, a); !why.empty()) return why;
+  }
+  if (refused == 0) return "no attempt lost the lock race: nothing to explain";
   return "";
 }
 
@@ -473,7 +519,7 @@ int main(int argc, char** argv) {
   bool quiet = argc == 5 && (std::string(argv[1]) == "quiet" || std::string(argv[1]) == "unsure");
   bool container = argc == 7 && std::string(argv[1]) == "container";
   if (argc != 4 && !quiet && !container) {
-    fmt::print(stderr, "usage: fputrace-check uring|aio|none|overload|explained REPRO.jsonl WATCH.jsonl\n"
+    fmt::print(stderr, "usage: fputrace-check uring|lock|aio|none|overload|explained REPRO.jsonl WATCH.jsonl\n"
                        "       fputrace-check quiet|unsure REPRO.jsonl WATCH.jsonl EVENTS.jsonl\n"
                        "       fputrace-check container REPRO.jsonl WATCH.jsonl CGROUP RUNTIME ID\n");
     return 2;
@@ -496,6 +542,8 @@ int main(int argc, char** argv) {
       failure = check_uring(attempts, watch);
     else if (expect == "aio")
       failure = check_aio(attempts, watch);
+    else if (expect == "lock")
+      failure = check_lock(attempts, watch);
     else if (expect == "container")
       failure = check_container(attempts, watch, argv);
     else if (expect == "filtered")

@@ -43,7 +43,7 @@ run_case() {  # run_case READS BACKEND SCENARIO EXPECT ATTEMPTS [REPRO-OPTIONS..
   local reads=$1 backend=$2 scenario=$3 expect=$4 attempts=$5 extra=("${@:6}")
   local name="$reads.$backend.$scenario" until=()
   [[ ${#extra[@]} -gt 0 ]] && name+=".$(IFS=.; echo "${extra[*]#--}")"
-  [[ $expect == uring ]] && until=(--until-busy)
+  [[ $expect == uring || $expect == lock ]] && until=(--until-busy)
   if ! FPUTRACE_READS=$reads "$FPUTRACE" watch --json --backend "$backend" -o "$work/$name.watch.jsonl" \
       --events "$work/$name.events.jsonl" -- "$REPRO" "$scenario" --attempts "$attempts" "${until[@]}" "${extra[@]}" \
       >"$work/$name.repro.jsonl" 2>"$work/$name.stderr"; then
@@ -112,6 +112,10 @@ for reads in kread cast; do
   # cut at the kernel's and BPF's limits; the check compares them as bytes.
   run_case $reads tracepoint uring-registered uring 5 --hostile-names
   run_case $reads tracepoint uring-pending uring 5 --hostile-names
+  # Beyond umount (issue 14): a flock / OFD lock the exited child took stays
+  # with its file until the deferred release; the refusal names the child.
+  run_case $reads tracepoint uring-registered lock 5 --lock flock
+  run_case $reads tracepoint uring-registered lock 5 --lock ofd
 done
 
 # The EBUSY as the kernel saw it (issue 10), tracepoint backend on this kernel:
@@ -330,6 +334,11 @@ if "$FPUTRACE" report --html "$work/rec.html" "$work/rec.json" && command -v chr
 else
   echo "FAIL report --html: chromium missing or the page lacks the timeline"; record report-html 1
 fi
+# A refused lock survives record -> report.
+"$FPUTRACE" record -o "$work/rec-lock.json" -- "$REPRO" uring-registered --lock flock --attempts 5 --until-busy \
+  >"$work/rec-lock.repro" 2>"$work/rec-lock.err"
+"$FPUTRACE" report --json "$work/rec-lock.json" >"$work/rec-lock.report.jsonl"
+echo -n "report (lock): "; "$CHECK" lock "$work/rec-lock.repro" "$work/rec-lock.report.jsonl"; record report-lock $?
 head -c 100 "$work/rec.json" >"$work/truncated.json"
 bad corrupt-trace "$FPUTRACE" report "$work/truncated.json"
 

@@ -73,7 +73,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: " PROG " SCENARIO [--base DIR] [--attempts N] [--until-busy] [--image FILE]\n"
 		"                      [--hold-ms N] [--hostile-names] [--register MODE]\n"
-		"                      [--relative-umount]\n"
+		"                      [--relative-umount] [--lock flock|ofd]\n"
 		"\n"
 		"Per attempt: mount a fresh tmpfs (aio-direct: the ext4 image on a loop device)\n"
 		"on a new directory under DIR (default /tmp), fork a child that runs SCENARIO\n"
@@ -98,6 +98,10 @@ static void usage(FILE *f)
 		"                  files (default), files2, update, update2, openat-direct\n"
 		"  --relative-umount  the first umount is made from the mount's parent directory\n"
 		"                  with a relative path\n"
+		"  --lock MODE     uring-registered: the child locks its file (flock or ofd) before\n"
+		"                  registering it; the parent tries the same lock without waiting\n"
+		"                  right after the reap (\"lock\" in the line: EWOULDBLOCK or OK),\n"
+		"                  then waits for it; --until-busy then stops at a refused lock\n"
 		"  --hold-ms N     uring-registered: the child sleeps N ms after registering the\n"
 		"                  file (and closing its fd) before it exits (default 0)\n"
 		"  --hostile-names names that are not UTF-8: the child's comm, the file's name\n"
@@ -107,6 +111,32 @@ static void usage(FILE *f)
 		"\n"
 		"Exit status: 0 if all attempts ran (EBUSY or not), 1 on setup failure.\n",
 		AIO_NR_READS);
+}
+
+/* After a refused lock: how long until it is granted (the deferred release
+ * ran), as a "lock_cleanup_after_ms" line; -1 if it never is (a leak). */
+static int wait_for_lock(const char *dir, const char *scenario, long attempt)
+{
+	long long start = now_ms(), took = -1;
+	int err;
+
+	for (;;) {
+		sleep_ms(CLEANUP_STEP_MS);
+		err = parent_try_lock(dir);
+		if (err == 0) {
+			took = now_ms() - start;
+			break;
+		}
+		if (err != EAGAIN || now_ms() - start >= CLEANUP_LIMIT_MS)
+			break;
+	}
+	printf("{\"scenario\":\"%s\",\"attempt\":%ld,\"lock_cleanup_after_ms\":%lld}\n", scenario, attempt, took);
+	fflush(stdout);
+	if (took < 0) {
+		setup_error("attempt %ld: the lock on %s stayed held for %d ms (leak?)", attempt, dir, CLEANUP_LIMIT_MS);
+		return -1;
+	}
+	return 0;
 }
 
 static int parse_scenario(const char *s)
@@ -179,7 +209,8 @@ int main(int argc, char **argv)
 		const char *val = NULL;
 		bool takes_val = !strcmp(opt, "--base") || !strcmp(opt, "--attempts") ||
 				 !strcmp(opt, "--image") || !strcmp(opt, "--dir") ||
-				 !strcmp(opt, "--hold-ms") || !strcmp(opt, "--register");
+				 !strcmp(opt, "--hold-ms") || !strcmp(opt, "--register") ||
+				 !strcmp(opt, "--lock");
 
 		if (takes_val) {
 			if (i + 1 >= argc) {
@@ -222,6 +253,15 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			g_register = (enum register_mode)m;
+		} else if (!strcmp(opt, "--lock")) {
+			if (!strcmp(val, "flock")) {
+				g_lock = LOCK_MODE_FLOCK;
+			} else if (!strcmp(val, "ofd")) {
+				g_lock = LOCK_MODE_OFD;
+			} else {
+				setup_error("--lock: '%s' is not flock or ofd", val);
+				return 1;
+			}
 		} else if (!strcmp(opt, "--relative-umount")) {
 			g_relative_umount = true;
 		} else if (!strcmp(opt, "--until-busy")) {
@@ -240,6 +280,10 @@ int main(int argc, char **argv)
 	}
 	if (image && sc != SC_AIO_DIRECT)
 		warnx_("--image is only used by aio-direct; ignored");
+	if (g_lock && (sc != SC_URING_REGISTERED || g_register == REG_OPENAT_DIRECT)) {
+		setup_error("--lock needs uring-registered with an fd (not --register openat-direct)");
+		return 1;
+	}
 	if (g_hold_ms && sc != SC_URING_REGISTERED)
 		warnx_("--hold-ms is only used by uring-registered; ignored");
 
@@ -262,7 +306,8 @@ int main(int argc, char **argv)
 	for (attempt = 1; attempt <= attempts; attempt++) {
 		struct attempt_ctx a;
 		char dir_json[5 * PATH_MAX], names_json[12 * PATH_MAX] = "";
-		int pfd[2], st, uerr, child_status, tid = 0;
+		int pfd[2], st, uerr, lerr = 0, child_status, tid = 0;
+		char lock_json[96] = "";
 		bool child_ok;
 		pid_t pid;
 
@@ -309,6 +354,9 @@ int main(int argc, char **argv)
 				break;
 			}
 		}
+		/* --lock: the lock first, at once; the umount after it. */
+		if (g_lock)
+			lerr = parent_try_lock(a.dir);
 		if (keep_mounted) {
 			/* Leave the unmount to the caller (fputrace umount). */
 			uerr = -1;
@@ -335,6 +383,9 @@ int main(int argc, char **argv)
 			child_status = -1;
 		child_ok = child_status == 0;
 
+		if (g_lock)
+			snprintf(lock_json, sizeof(lock_json), ",\"lock_mode\":\"%s\",\"lock_errno\":%d,\"lock\":\"%s\"",
+				 lock_names[g_lock], lerr, lerr == EAGAIN ? "EWOULDBLOCK" : errno_name(lerr));
 		json_escape(dir_json, sizeof(dir_json), a.dir);
 		if (g_hostile && sc != SC_AIO_DIRECT)
 			hostile_names_json(names_json, sizeof(names_json), sc, a.dir);
@@ -342,12 +393,18 @@ int main(int argc, char **argv)
 		 * uring-pending that is the child's helper that submitted. */
 		printf("{\"scenario\":\"%s\",\"attempt\":%ld,\"child_tgid\":%d,"
 		       "\"child_thread_tid\":%d,\"origin_tgid\":%d,\"mount\":\"%s\",\"umount_errno\":%d,"
-		       "\"umount\":\"%s\",\"child_status\":%d%s}\n",
+		       "\"umount\":\"%s\",\"child_status\":%d%s%s}\n",
 		       scenario_names[sc], attempt, (int)pid,
 		       sc == SC_URING_PENDING_THREAD ? tid : 0,
 		       sc == SC_URING_PENDING && tid > 0 ? tid : (int)pid, dir_json, uerr, errno_name(uerr),
-		       child_status, names_json);
+		       child_status, lock_json, names_json);
 		fflush(stdout);
+		if (lerr == EAGAIN && wait_for_lock(a.dir, scenario_names[sc], attempt) < 0)
+			rc = 1;
+		else if (g_lock && lerr && lerr != EAGAIN) {
+			setup_error("attempt %ld: lock on %s: %s", attempt, a.dir, strerror(lerr));
+			rc = 1;
+		}
 
 		if (uerr == EBUSY) {
 			long long start = now_ms(), took = -1;
@@ -390,7 +447,7 @@ int main(int argc, char **argv)
 		}
 		if (rc != 0)
 			break;
-		if (until_busy && uerr == EBUSY)
+		if (until_busy && (g_lock ? lerr == EAGAIN : uerr == EBUSY))
 			break;
 		if (g_stop) {
 			setup_error("interrupted after attempt %ld", attempt);

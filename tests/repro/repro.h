@@ -15,6 +15,7 @@
  *                         aio-direct
  *   repro_attempt.c       one attempt's mount setup and teardown, and the
  *                         parent's first umount
+ *   repro_lock.c          --lock: the child's file lock, the parent's attempt
  *
  * Each .c file defines _GNU_SOURCE before its first system header.
  */
@@ -68,6 +69,12 @@ enum register_mode { REG_FILES, REG_FILES2, REG_UPDATE, REG_UPDATE2, REG_OPENAT_
 extern const char *const register_names[NR_REGISTER_MODES];
 extern enum register_mode g_register;
 
+/* --lock: uring-registered's child locks its file (repro_lock.c) */
+enum lock_mode { LOCK_MODE_NONE, LOCK_MODE_FLOCK, LOCK_MODE_OFD };
+#define NR_LOCK_MODES (LOCK_MODE_OFD + 1)
+extern const char *const lock_names[NR_LOCK_MODES];
+extern enum lock_mode g_lock;
+
 /* --dir (NULL: a new directory under --base) and --relative-umount */
 extern const char *fixed_dir;
 extern bool g_relative_umount;
@@ -92,6 +99,10 @@ void child_uring_registered(const char *dir);
 void child_uring_pending(const char *dir, int pipe_fd);
 void child_uring_pending_thread(const char *dir, int pipe_fd);
 void child_uring_complete(const char *dir);
+
+/* repro_lock.c */
+void child_take_lock(int fd, const char *path);
+int parent_try_lock(const char *dir);
 
 /* repro_loop.c */
 struct loopdev {

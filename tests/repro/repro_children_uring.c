@@ -52,6 +52,7 @@ static int register_file(struct io_uring *ring, const char *path)
 		if (fd < 0)
 			child_fail("open %s: %s", path, strerror(errno));
 		write_all_or_fail(fd, "fputrace\n", 9, path);
+		child_take_lock(fd, path);
 	}
 	switch (g_register) {
 	case REG_FILES:

@@ -26,6 +26,7 @@ enum class EventType {
   Umount,         // umount(2) returned
   PendingAtExit,  // io_uring requests on a file were in flight when their owner's process exited
   Loss,           // the collector noticed that the BPF side lost records (ret) or items (detail)
+  LockBusy,       // a non-blocking file lock was refused (EAGAIN / EWOULDBLOCK)
 };
 
 enum class Backend { Tracepoint, Fentry, Kprobe };
@@ -125,6 +126,25 @@ struct UmountInfo {
   std::string resolved_path;
 };
 
+// A file lock refused: the lock asked for and the locks that conflicted.
+enum class LockKind { Flock, Ofd, Posix };
+struct LockHolder {
+  uint64_t file = 0;  // the struct file the conflicting lock lives on (flock, OFD: its owner)
+  uint64_t ino = 0;
+  int32_t mnt_id = 0;
+  uint32_t pid = 0;  // the process that took the lock (fl_pid)
+  LockKind kind = LockKind::Flock;
+  bool write = false;
+  std::optional<Owner> owner;  // the kernel side's owner of that file, when it had one
+};
+struct LockInfo {
+  LockKind kind = LockKind::Flock;
+  bool write = false;  // F_WRLCK / LOCK_EX asked for
+  std::vector<LockHolder> holders;
+  uint32_t nr_holders = 0;     // may exceed holders.size()
+  bool layout_unknown = false; // this kernel's lock layout is not known: no holders read
+};
+
 struct Event {
   EventType type = EventType::Umount;
   Backend backend = Backend::Tracepoint;
@@ -139,6 +159,7 @@ struct Event {
   std::string path;                  // umount target
   std::optional<Owner> owner;        // Deferred, PendingAtExit, UringDone, RingFile
   std::optional<UmountInfo> umount;  // Umount
+  std::optional<LockInfo> lock;      // LockBusy
 };
 
 std::string_view to_string(EventType t);
@@ -147,6 +168,10 @@ std::string_view to_string(Backend b);
 std::optional<Backend> backend_from_string(std::string_view s);
 std::string_view to_string(OwnerKind k);
 std::optional<OwnerKind> owner_kind_from_string(std::string_view s);
+std::string_view to_string(LockKind k);
+std::optional<LockKind> lock_kind_from_string(std::string_view s);
+// "flock(LOCK_EX)", "OFD write lock", ...: the request as a user wrote it.
+std::string lock_request_name(LockKind k, bool write);
 
 // A path relative to dir (or absolute), with "." and ".." resolved by name:
 // "/a/b" + "../c/./d" -> "/a/c/d". How a umount's relative path is read

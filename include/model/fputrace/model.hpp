@@ -51,7 +51,7 @@ struct Pin {
 };
 
 struct Finding {
-  enum class Kind { Deferred, UmountBusy, PinReleased, Loss };
+  enum class Kind { Deferred, UmountBusy, PinReleased, Loss, LockBusy };
   Kind kind = Kind::Deferred;
   uint64_t time_ns = 0;
   Backend backend = Backend::Tracepoint;
@@ -71,6 +71,12 @@ struct Finding {
   // mount was found: "kernel", "caller_cwd", "path", or "unresolved".
   std::optional<UmountInfo> kernel;
   std::string resolved_by;
+  // LockBusy: the refused request and its file (the caller's); pins are the
+  // conflicting locks' files whose release is deferred; verdict is
+  // "deferred_release", "other_holder" (a lock on a file with no deferred
+  // release we know of) or "unknown" (the holders could not be read).
+  std::optional<LockInfo> lock;
+  FileRef lock_file;
   // False when records were lost while the evidence of this finding was
   // gathered: it may miss a cause, or name an old one.
   bool complete = true;
@@ -172,6 +178,9 @@ class Model {
   std::vector<Finding> on_umount(const Event& e);
   void add_finishing_pins(Finding& busy, const Event& e) const;
   std::vector<Finding> on_pending_at_exit(const Event& e);
+  std::vector<Finding> on_lock_busy(const Event& e);
+  // The pin that a conflicting lock's file is, if its release is deferred.
+  std::optional<Pin> lock_holder_pin(const LockHolder& h, uint64_t now) const;
   std::vector<Finding> on_loss(const Event& e);
   // Marks the finding incomplete if a loss falls inside its evidence window.
   void judge_completeness(Finding& f) const;

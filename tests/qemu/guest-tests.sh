@@ -76,6 +76,12 @@ for backend in fentry kprobe tracepoint; do
   fi
   run $backend plain-exit none --attempts 3
   run $backend uring-complete quiet --attempts 3
+  # Issue 14: the exited child's flock / OFD lock stays with its registered
+  # file until the deferred release; the refused lock names the child.
+  run $backend uring-registered lock --attempts 5 --until-busy --lock flock
+  tag=ofd
+  run $backend uring-registered lock --attempts 5 --until-busy --lock ofd
+  tag=
 done
 head -n 1 /tmp/fentry.uring-registered.err
 

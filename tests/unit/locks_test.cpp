@@ -1,0 +1,184 @@
+// File locks refused while a deferred release holds them (issue 14): the raw
+// record decoded, the model's verdict, the JSON and text, the event log.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "fputrace/decode.hpp"
+#include "fputrace/event_json.hpp"
+#include "fputrace/findings_out.hpp"
+#include "fputrace/model.hpp"
+#include "test_support.hpp"
+
+namespace fputrace {
+namespace {
+
+using test::file;
+using test::kworker;
+using test::Seq;
+using test::user;
+
+constexpr uint64_t kRing = 0xffff0000aaaa0000;
+constexpr uint64_t kFile = 0xffff0000bbbb0000;
+constexpr uint64_t kCallerFile = 0xffff0000cccc0000;
+
+// The parent's refused flock(LOCK_EX) on the file the child's lock lives on.
+Event refused(Seq& seq, uint64_t holder_file, uint32_t holder_pid, uint64_t holder_ino = 12) {
+  Event e = seq.make(EventType::LockBusy, user(1, 0, "parent"));
+  e.file = file(kCallerFile, 44, "/registered");
+  e.file.mount_path = "/mnt/x";
+  e.ret = -EAGAIN;
+  LockInfo l;
+  l.kind = LockKind::Flock;
+  l.write = true;
+  l.holders.push_back(LockHolder{holder_file, holder_ino, 44, holder_pid, LockKind::Flock, true, std::nullopt});
+  l.nr_holders = 1;
+  e.lock = l;
+  return e;
+}
+
+class LockTest : public ::testing::Test {
+ protected:
+  void SetUp() override { mounts.add(MountInfo{44, 1, "/mnt/x", "tmpfs", "tmpfs"}); }
+  std::vector<Finding> feed(const Event& e) { return model.apply(e); }
+
+  StaticMounts mounts;
+  Model model{mounts};
+  Seq seq;
+};
+
+TEST_F(LockTest, ALockOnAPinnedFileIsTheDeferredRelease) {
+  feed(seq.ring_file(user(100, 0, "child"), kRing, file(kFile, 44, "/registered")));
+  feed(seq.exit(user(100, 0, "child")));
+  auto out = feed(refused(seq, kFile, 100));
+  ASSERT_EQ(out.size(), 1u);
+  const Finding& f = out[0];
+  EXPECT_EQ(f.kind, Finding::Kind::LockBusy);
+  EXPECT_EQ(f.verdict, "deferred_release");
+  ASSERT_EQ(f.pins.size(), 1u);
+  EXPECT_EQ(f.pins[0].origin.tgid, 100u);
+  EXPECT_EQ(f.pins[0].source, Source::IoUring);
+  EXPECT_EQ(f.actor.tgid, 1u);
+  EXPECT_EQ(f.mount.id, 44);
+
+  nlohmann::json j = finding_to_json(f);
+  EXPECT_EQ(j["event"], "lock_busy");
+  EXPECT_EQ(j["lock"]["request"], "flock(LOCK_EX)");
+  EXPECT_EQ(j["file"]["path"], "/mnt/x/registered");
+  EXPECT_EQ(j["pins"][0]["origin"]["tgid"], 100);
+  EXPECT_EQ(j["holders"][0]["pinned"], true);
+  std::string text = finding_to_text(f);
+  EXPECT_NE(text.find("LOCKED    flock(LOCK_EX) on /mnt/x/registered"), std::string::npos) << text;
+  EXPECT_NE(text.find("from child (pid 100) via io_uring"), std::string::npos) << text;
+}
+
+TEST_F(LockTest, ALockOnAnUnpinnedFileIsAnotherHolder) {
+  auto out = feed(refused(seq, kFile, 555));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].verdict, "other_holder");
+  EXPECT_TRUE(out[0].pins.empty());
+  std::string text = finding_to_text(out[0]);
+  EXPECT_NE(text.find("taken by pid 555"), std::string::npos) << text;
+}
+
+TEST_F(LockTest, AReusedFileAddressIsNotThePin) {
+  feed(seq.ring_file(user(100), kRing, file(kFile, 44, "/registered")));
+  feed(seq.exit(user(100)));
+  auto out = feed(refused(seq, kFile, 555, /*holder_ino=*/99));  // same address, another inode
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].verdict, "other_holder");
+}
+
+TEST_F(LockTest, ALockRefusedWhileThePinsFputRunsStillNamesIt) {
+  seq.backend = Backend::Fentry;
+  feed(seq.ring_file(user(100), kRing, file(kFile, 44, "/registered")));
+  feed(seq.exit(user(100)));
+  feed(seq.released(kworker(), file(kFile, 44, "/registered")));
+  auto out = feed(refused(seq, kFile, 100));
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].pins.size(), 1u);
+  EXPECT_EQ(out[0].pins[0].confidence, Confidence::Inferred);
+  EXPECT_NE(out[0].pins[0].why.find("__fput"), std::string::npos) << out[0].pins[0].why;
+  seq.now += 100'000'000;  // long after the release: not the pin any more
+  EXPECT_EQ(feed(refused(seq, kFile, 100)).at(0).verdict, "other_holder");
+}
+
+TEST_F(LockTest, NoHolderReadIsUnknownAndALossBeforeMakesItIncomplete) {
+  feed(seq.loss(3));
+  Event e = refused(seq, kFile, 1);
+  e.lock->holders.clear();
+  e.lock->nr_holders = 0;
+  e.lock->layout_unknown = true;
+  auto out = feed(e);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].verdict, "unknown");
+  EXPECT_FALSE(out[0].complete) << "a lost record may have been the deferral";
+  EXPECT_NE(finding_to_text(out[0]).find("lock layout is not known"), std::string::npos);
+}
+
+TEST(LockEvents, TheEventLogKeepsTheLock) {
+  Seq seq;
+  Event e = refused(seq, kFile, 100);
+  e.lock->holders[0].owner = Seq::owner(user(100, 0, "child"), OwnerKind::UringRegistered, kRing);
+  Event back = event_from_json(event_to_json(e));
+  ASSERT_TRUE(back.lock);
+  EXPECT_EQ(back.type, EventType::LockBusy);
+  EXPECT_EQ(back.lock->kind, LockKind::Flock);
+  EXPECT_TRUE(back.lock->write);
+  ASSERT_EQ(back.lock->holders.size(), 1u);
+  EXPECT_EQ(back.lock->holders[0].file, kFile);
+  EXPECT_EQ(back.lock->holders[0].pid, 100u);
+  ASSERT_TRUE(back.lock->holders[0].owner);
+  EXPECT_EQ(back.lock->holders[0].owner->task.tgid, 100u);
+  nlohmann::json bad = event_to_json(e);
+  bad["lock"]["kind"] = "fcntl";
+  EXPECT_THROW(event_from_json(bad), std::invalid_argument);
+}
+
+TEST(LockEvents, TheRawRecordDecodes) {
+  ft_lock_event raw{};
+  raw.type = FT_EV_LOCK_BUSY;
+  raw.backend = FT_BACKEND_KPROBE;
+  raw.time_ns = 5;
+  raw.task.tgid = 1;
+  raw.task.tid = 1;
+  std::memcpy(raw.task.comm, "parent", 6);
+  raw.file.ptr = kCallerFile;
+  raw.file.ino = 12;
+  raw.file.mnt_id = 44;
+  raw.file.flags = FT_FILE_DESCRIBED;
+  std::memcpy(raw.file.names[0], "registered", 10);
+  std::memcpy(raw.file.mnt_names[0], "x", 1);
+  std::memcpy(raw.file.mnt_names[1], "mnt", 3);
+  raw.ret = -EAGAIN;
+  raw.kind = FT_LOCK_OFD;
+  raw.lock_type = 1;
+  raw.nr_holders = 5;  // more than the record holds
+  raw.info = FT_LOCK_HOLDERS_TRUNCATED;
+  for (uint32_t i = 0; i < FT_LOCK_HOLDERS; ++i) {
+    raw.holders[i].file = kFile + i;
+    raw.holders[i].pid = 100 + i;
+    raw.holders[i].kind = FT_LOCK_OFD;
+  }
+  raw.holders[0].has_origin = 1;
+  raw.holders[0].origin.source = FT_SRC_URING_REG;
+  raw.holders[0].origin.tgid = 100;
+  auto e = decode(&raw, sizeof(raw));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->type, EventType::LockBusy);
+  EXPECT_EQ(e->file.path, "/registered");
+  EXPECT_EQ(e->file.mount_path, "/mnt/x");
+  ASSERT_TRUE(e->lock);
+  EXPECT_EQ(e->lock->kind, LockKind::Ofd);
+  EXPECT_TRUE(e->lock->write);
+  EXPECT_EQ(e->lock->nr_holders, 5u);
+  ASSERT_EQ(e->lock->holders.size(), size_t{FT_LOCK_HOLDERS});
+  EXPECT_EQ(e->lock->holders[3].pid, 103u);
+  ASSERT_TRUE(e->lock->holders[0].owner);
+  EXPECT_EQ(e->lock->holders[0].owner->kind, OwnerKind::UringRegistered);
+  EXPECT_FALSE(e->lock->holders[1].owner);
+  EXPECT_FALSE(decode(&raw, sizeof(raw) - 1)) << "a short record is refused";
+}
+
+}  // namespace
+}  // namespace fputrace

@@ -78,6 +78,7 @@ for backend in fentry kprobe tracepoint; do
   run $backend uring-complete quiet --attempts 3
   # Issue 14: the exited child's flock / OFD lock stays with its registered
   # file until the deferred release; the refused lock names the child.
+  tag=flock
   run $backend uring-registered lock --attempts 5 --until-busy --lock flock
   tag=ofd
   run $backend uring-registered lock --attempts 5 --until-busy --lock ofd

@@ -155,6 +155,9 @@ static __always_inline void ft_file_mount_path(struct file *f, struct ft_file *o
 #else
 	out->mnt_ns = BPF_CORE_READ(m, mnt_ns, ns.inum);
 #endif
+	/* Internal (kern_mount) mounts never get here (file_watched). */
+	if (!out->mnt_ns)
+		out->flags |= FT_FILE_MNT_DETACHED;
 	if (ft_walk_names(m, ft_mount_root(m), out->mnt_names))
 		out->flags |= FT_FILE_MNT_TRUNCATED;
 }

@@ -128,6 +128,9 @@ enum ft_file_flags {
 	FT_FILE_DESCRIBED = 1u << 0,      /* names[] and mnt_names[] were filled */
 	FT_FILE_PATH_TRUNCATED = 1u << 1, /* deeper than FT_PATH_DEPTH */
 	FT_FILE_MNT_TRUNCATED = 1u << 2,
+	/* The mount is in no namespace: detached by umount -l (or never
+	 * attached: open_tree, fsmount); mnt_names[] then stops at it ("/"). */
+	FT_FILE_MNT_DETACHED = 1u << 3,
 };
 
 struct ft_file {

@@ -226,6 +226,7 @@ json event_to_json(const Event& e) {
                  {"mnt_id", e.file.mnt_id}, {"path", e.file.path}, {"path_truncated", e.file.path_truncated}};
     if (!e.file.mount_path.empty()) j["file"]["mount_path"] = e.file.mount_path;
     if (e.file.mount_ns) j["file"]["mount_ns"] = e.file.mount_ns;
+    if (e.file.mount_detached) j["file"]["mount_detached"] = true;
   }
   if (e.ring) j["ring"] = e.ring;
   if (e.req) j["req"] = e.req;
@@ -262,6 +263,7 @@ Event event_from_json(const json& j) {
     e.file.path_truncated = optional_field<bool>(f, "path_truncated", false);
     e.file.mount_path = optional_field<std::string>(f, "mount_path", "");
     e.file.mount_ns = optional_field<uint64_t>(f, "mount_ns", 0);
+    e.file.mount_detached = optional_field<bool>(f, "mount_detached", false);
   }
   e.ring = optional_field<uint64_t>(j, "ring", 0);
   e.req = optional_field<uint64_t>(j, "req", 0);

@@ -53,6 +53,7 @@ Model::Model(MountNames& mounts, ModelLimits limits)
       rings_(limits.rings),
       requests_(limits.requests),
       last_busy_ns_(limits.mounts),
+      detached_(limits.mounts),
       mount_first_seen_ns_(limits.mounts) {}
 
 std::vector<Finding> Model::apply(const Event& e) {
@@ -60,6 +61,7 @@ std::vector<Finding> Model::apply(const Event& e) {
   expire_retired(e.time_ns);
   std::vector<Finding> out = notice_reuse(e);
   for (Finding& f : dispatch(e)) out.push_back(std::move(f));
+  note_detached_releases(out);
   if (e.type != EventType::Loss) last_event_ns_ = std::max(last_event_ns_, e.time_ns);
   for (Finding& f : out) judge_completeness(f);
   enforce_caps();
@@ -147,13 +149,19 @@ ModelSize Model::size() const {
 // any mount namespace: the kernel's walk ends at once and names them "/". Only
 // the namespace's own root mount is "/" in /proc too.
 bool Model::internal_mount(const FileRef& f) {
-  if (f.mount_path != "/") return false;
+  if (f.mount_detached || f.mount_path != "/") return false;
   auto m = mounts_.by_id(f.mnt_id);
   return !m || m->path != "/";
 }
 
 Model::FileState& Model::remember_file(const FileRef& f) {
-  if (!f.mount_path.empty() && !internal_mount(f)) {
+  if (f.mount_detached) {
+    // Its kernel path is only "/" now: keep the name it had, if known.
+    if (!detached_.contains(f.mnt_id)) {
+      const std::string* was = kernel_mount_paths_.find(f.mnt_id);
+      detached_[f.mnt_id] = Detached{now_ns_, was ? *was : "", false};
+    }
+  } else if (!f.mount_path.empty() && !internal_mount(f)) {
     kernel_mount_paths_[f.mnt_id] = f.mount_path;
     kernel_mount_ns_[f.mnt_id] = f.mount_ns;
   }
@@ -183,6 +191,11 @@ Model::RingState& Model::ring_of(uint64_t ring, const Task& owner, uint64_t file
 
 MountRef Model::name_mount(int32_t mnt_id) {
   MountRef ref{mnt_id, ""};
+  if (const Detached* d = detached_.find(mnt_id)) {
+    ref.detached = true;
+    ref.path = d->path;
+    return ref;
+  }
   if (const std::string* k = kernel_mount_paths_.find(mnt_id)) {
     ref.path = *k;
     ref.mntns = kernel_mount_ns(mnt_id);

@@ -61,7 +61,11 @@ std::optional<MountRef> Model::umount_target(const Event& e, std::string& resolv
   if (u && u->mount_known) {
     resolved_by = "kernel";
     MountRef ref = name_mount(u->mnt_id);
-    if (!u->mount_path.empty()) ref.path = u->mount_path;
+    // Named at return: a mount the umount took away is in no namespace by
+    // then, and its walk ends at itself ("/"); the name it had is better.
+    bool walked_detached = e.ret == 0 && u->mount_path == "/";
+    if (walked_detached && ref.path.empty() && !e.path.empty() && e.path[0] == '/') ref.path = e.path;
+    if (!u->mount_path.empty() && !walked_detached) ref.path = u->mount_path;
     return ref;
   }
   if (u && u->resolved_mnt_id) {  // the collector found it in the caller's namespace
@@ -138,6 +142,9 @@ std::vector<Finding> Model::on_umount(const Event& e) {
     return {busy};
   }
   if (!mount) return {};
+  constexpr uint32_t kMntDetach = 2;  // umount2's MNT_DETACH
+  uint32_t flags = e.umount ? e.umount->flags : e.detail;  // old logs: in detail
+  if (flags & kMntDetach) return on_detached(e, *mount);
   // Unmounted: whatever we still thought was pinned there is gone.
   std::vector<Finding> out;
   if (auto on = pins_on_mount_.find(mount->id); on != pins_on_mount_.end()) {
@@ -156,6 +163,56 @@ std::vector<Finding> Model::on_umount(const Event& e) {
   return out;
 }
 
-// ---- pins ----
+// umount -l succeeded: the mount left its namespace at once, but the pins on
+// it still hold it (and its superblock, and its block device). They stay;
+// the mount is remembered by where it was until the last one goes.
+std::vector<Finding> Model::on_detached(const Event& e, const MountRef& mount) {
+  Detached d{e.time_ns, mount.path, true};
+  detached_[mount.id] = d;
+  last_busy_ns_.erase(mount.id);
+  auto on = pins_on_mount_.find(mount.id);
+  if (on == pins_on_mount_.end() || on->second.empty()) return {};
+  Finding f;
+  f.kind = Finding::Kind::DetachedPinned;
+  f.time_ns = e.time_ns;
+  f.backend = e.backend;
+  f.actor = e.task;
+  f.mount = mount;
+  f.mount.detached = true;
+  f.verdict = "deferred_release";
+  for (uint64_t file : on->second) {
+    Pin& pin = pins_.at(file).pin;
+    pin.mount.detached = true;
+    if (pin.mount.path.empty()) pin.mount.path = mount.path;
+    f.pins.push_back(pin);
+  }
+  return {f};
+}
+
+void Model::note_detached_releases(std::vector<Finding>& out) {
+  size_t n = out.size();
+  for (size_t i = 0; i < n; ++i) {
+    if (out[i].kind != Finding::Kind::PinReleased) continue;
+    int32_t id = out[i].mount.id;
+    const Detached* d = detached_.find(id);
+    if (!d) continue;
+    if (auto on = pins_on_mount_.find(id); on != pins_on_mount_.end() && !on->second.empty()) continue;
+    Finding gone;
+    gone.kind = Finding::Kind::DetachedReleased;
+    gone.time_ns = out[i].time_ns;
+    gone.backend = out[i].backend;
+    gone.actor = out[i].actor;
+    gone.mount = MountRef{id, d->path, 0, true};
+    gone.held_ns = out[i].time_ns >= d->since_ns ? out[i].time_ns - d->since_ns : 0;
+    gone.release_confidence = out[i].release_confidence;
+    gone.verdict = d->umount_seen ? "after_umount" : "seen_detached";
+    detached_.erase(id);
+    kernel_mount_paths_.erase(id);
+    kernel_mount_ns_.erase(id);
+    mount_first_seen_ns_.erase(id);
+    mounts_.forget(id);
+    out.push_back(std::move(gone));
+  }
+}
 
 }  // namespace fputrace

@@ -170,6 +170,7 @@ FileRef file_of(const ft_file& raw) {
     f.mount_path = join_path(raw.mnt_names, raw.flags & FT_FILE_MNT_TRUNCATED);
     if (f.mount_path.empty()) f.mount_path = "/";
     f.mount_ns = raw.mnt_ns;
+    f.mount_detached = raw.flags & FT_FILE_MNT_DETACHED;
   }
   return f;
 }

@@ -15,6 +15,7 @@ json mount_json(const MountRef& m) {
   j["path"] = m.path.empty() ? json(nullptr) : json(m.path);
   // The namespace the kernel named the path in; null: fputrace's own table.
   j["mntns"] = m.mntns ? json(m.mntns) : json(nullptr);
+  if (m.detached) j["detached"] = true;
   return j;
 }
 
@@ -130,6 +131,25 @@ json finding_to_json(const Finding& f) {
       break;
     case Finding::Kind::LockBusy:
       j = lock_busy_json(f);
+      break;
+    case Finding::Kind::DetachedPinned: {
+      j["event"] = "detached_pinned";
+      j["time_ns"] = f.time_ns;
+      j["mount"] = mount_json(f.mount);
+      json pins = json::array();
+      for (const Pin& p : f.pins) pins.push_back(pin_to_json(p));
+      j["pins"] = pins;
+      j["caller"] = task_to_json(f.actor);
+      break;
+    }
+    case Finding::Kind::DetachedReleased:
+      j["event"] = "detached_released";
+      j["time_ns"] = f.time_ns;
+      j["mount"] = mount_json(f.mount);
+      j["detached_for_ns"] = f.held_ns;
+      j["since"] = f.verdict == "after_umount" ? "umount" : "first_seen";
+      j["released_by"] = task_to_json(f.actor);
+      j["release_confidence"] = to_string(f.release_confidence);
       break;
     case Finding::Kind::Loss:
       j["event"] = "loss";

@@ -29,7 +29,7 @@ std::string who(const Pin& p) {
 }
 
 std::string mount_name(const MountRef& m) {
-  return fmt::format("{} (mount {})", m.path.empty() ? "?" : printable(m.path), m.id);
+  return fmt::format("{} (mount {}{})", m.path.empty() ? "?" : printable(m.path), m.id, m.detached ? ", detached" : "");
 }
 
 // "/mnt/x/f (ino 2) from db (pid 7) via io_uring, held by delayed_fput [observed]: why"
@@ -146,6 +146,21 @@ std::string finding_body_text(const Finding& f) {
     }
     case Finding::Kind::LockBusy:
       return lock_busy_text(f);
+    case Finding::Kind::DetachedPinned: {
+      std::string out = fmt::format(
+          "{} DETACHED  umount -l {} by {} ({}): the mount lives on, its filesystem is not shut down and its "
+          "device stays claimed until {} deferred release(s) end:\n",
+          stamp(f.time_ns), mount_name(f.mount), printable(f.actor.comm), f.actor.tgid, f.pins.size());
+      for (const Pin& p : f.pins)
+        out += fmt::format("{:15}           - {}, for {}\n", "", pin_sentence(p),
+                           ms(f.time_ns >= p.since_ns ? f.time_ns - p.since_ns : 0));
+      return out;
+    }
+    case Finding::Kind::DetachedReleased:
+      return fmt::format("{} GONE      {}: its last pin was released by {} ({}), {} after {} [{}]\n", stamp(f.time_ns),
+                         mount_name(f.mount), printable(f.actor.comm), f.actor.tid, ms(f.held_ns),
+                         f.verdict == "after_umount" ? "the umount -l" : "it was first seen detached",
+                         to_string(f.release_confidence));
     case Finding::Kind::Loss:
       return fmt::format(
           "{} LOST      {} record(s) dropped (ring buffer full), {} item(s) untracked (map full): "

@@ -39,6 +39,8 @@ void FindingMetrics::observe(const Finding& f) {
     case Finding::Kind::LockBusy:
       ++lock_busy_by_verdict_[f.verdict.empty() ? "unknown" : f.verdict];
       break;
+    case Finding::Kind::DetachedPinned:
+    case Finding::Kind::DetachedReleased:
     case Finding::Kind::Loss:
       break;
   }

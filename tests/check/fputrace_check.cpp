@@ -17,6 +17,11 @@
 //          lock_busy on a file of its mount, of its lock kind, with verdict
 //          deferred_release and an io_uring pin from its child, and a later
 //          pin_released of that file; at least one attempt was refused.
+//   detached  (fputrace-repro --lazy) some attempt's mount, detached by
+//          umount -l, was held by its child: uring-registered, a
+//          detached_pinned for the attempt's mount with an io_uring pin from
+//          the child; aio-direct, a deferred from the child on a detached
+//          mount; either way a detached_released of that mount id after it.
 //   aio    some "deferred" event names an attempt's child as origin with source aio
 //   none   no umount_busy, deferred or pin_released at all, and every umount worked
 //
@@ -108,6 +113,8 @@ struct Attempt {
   std::string umount;
   std::optional<std::string> comm, file;  // --hostile-names: bytes
   std::string lock, lock_mode;            // --lock: "EWOULDBLOCK"/"ok", "flock"/"ofd"
+  std::string lazy;                       // --lazy: "ok"
+  bool aio = false;                       // the aio-direct scenario
 };
 
 std::vector<Attempt> attempts_of(const std::vector<json>& repro) {
@@ -120,6 +127,8 @@ std::vector<Attempt> attempts_of(const std::vector<json>& repro) {
     if (j.contains("file")) a.file = bytes_of(j["file"]);
     a.lock = j.value("lock", "");
     a.lock_mode = j.value("lock_mode", "");
+    a.lazy = j.value("lazy_umount", "");
+    a.aio = j.value("scenario", "") == "aio-direct";
     out.push_back(a);
   }
   return out;
@@ -228,6 +237,38 @@ std::string check_lock(const std::vector<Attempt>& attempts, const std::vector<j
     if (auto why = lock_explained(locked, released, a); !why.empty()) return why;
   }
   if (refused == 0) return "no attempt lost the lock race: nothing to explain";
+  return "";
+}
+
+// The mount id a detached attempt's child held: from detached_pinned (the
+// attempt's mount path) or from a deferral on a detached mount; -1: none.
+int64_t detached_mount_of(const std::vector<json>& watch, const Attempt& a) {
+  for (const auto& j : watch) {
+    const std::string event = j.value("event", "");
+    if (event == "detached_pinned" && bytes_of(j["mount"]["path"]) == a.mount)
+      for (const auto& p : j["pins"])
+        if (p["origin"]["tgid"] == a.child && p["source"] == "io_uring") return j["mount"]["id"].get<int64_t>();
+    if (event == "deferred" && a.aio && j["origin"]["tgid"] == a.child && j["source"] == "aio" &&
+        j["mount"].value("detached", false))
+      return j["mount"]["id"].get<int64_t>();
+  }
+  return -1;
+}
+
+std::string check_detached(const std::vector<Attempt>& attempts, const std::vector<json>& watch) {
+  int held = 0;
+  for (const auto& a : attempts) {
+    if (a.lazy != "ok") return "an attempt did not report lazy_umount ok (run with --lazy)";
+    int64_t id = detached_mount_of(watch, a);
+    if (id < 0) continue;  // the release beat the umount -l: nothing was held
+    ++held;
+    bool gone = false;
+    for (const auto& j : events_named(watch, "detached_released"))
+      gone = gone || (j["mount"]["id"] == id && j["mount"].value("detached", false));
+    if (!gone) return fmt::format("mount {} of {} (child {}) was held detached, but no detached_released followed",
+                                  id, json(fputrace::escape_bytes(a.mount)).dump(), a.child);
+  }
+  if (held == 0) return "no attempt's detached mount was held by its child: nothing to explain";
   return "";
 }
 
@@ -519,7 +560,7 @@ int main(int argc, char** argv) {
   bool quiet = argc == 5 && (std::string(argv[1]) == "quiet" || std::string(argv[1]) == "unsure");
   bool container = argc == 7 && std::string(argv[1]) == "container";
   if (argc != 4 && !quiet && !container) {
-    fmt::print(stderr, "usage: fputrace-check uring|lock|aio|none|overload|explained REPRO.jsonl WATCH.jsonl\n"
+    fmt::print(stderr, "usage: fputrace-check uring|lock|detached|aio|none|overload|explained REPRO.jsonl WATCH.jsonl\n"
                        "       fputrace-check quiet|unsure REPRO.jsonl WATCH.jsonl EVENTS.jsonl\n"
                        "       fputrace-check container REPRO.jsonl WATCH.jsonl CGROUP RUNTIME ID\n");
     return 2;
@@ -544,6 +585,8 @@ int main(int argc, char** argv) {
       failure = check_aio(attempts, watch);
     else if (expect == "lock")
       failure = check_lock(attempts, watch);
+    else if (expect == "detached")
+      failure = check_detached(attempts, watch);
     else if (expect == "container")
       failure = check_container(attempts, watch, argv);
     else if (expect == "filtered")

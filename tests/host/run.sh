@@ -116,6 +116,10 @@ for reads in kread cast; do
   # with its file until the deferred release; the refusal names the child.
   run_case $reads tracepoint uring-registered lock 5 --lock flock
   run_case $reads tracepoint uring-registered lock 5 --lock ofd
+  # umount -l while a deferred release holds the mount: listed as detached
+  # and pinned, then gone when the last pin goes.
+  run_case $reads tracepoint uring-registered detached 3 --lazy
+  run_case $reads tracepoint aio-direct detached 3 --lazy
 done
 
 # The EBUSY as the kernel saw it (issue 10), tracepoint backend on this kernel:

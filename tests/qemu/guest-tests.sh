@@ -82,6 +82,9 @@ for backend in fentry kprobe tracepoint; do
   run $backend uring-registered lock --attempts 5 --until-busy --lock flock
   tag=ofd
   run $backend uring-registered lock --attempts 5 --until-busy --lock ofd
+  tag=lazy
+  run $backend uring-registered detached --attempts 3 --lazy
+  run $backend aio-direct detached --attempts 3 --lazy --image /payload/ext4.img
   tag=
 done
 head -n 1 /tmp/fentry.uring-registered.err

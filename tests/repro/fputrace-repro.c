@@ -73,7 +73,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: " PROG " SCENARIO [--base DIR] [--attempts N] [--until-busy] [--image FILE]\n"
 		"                      [--hold-ms N] [--hostile-names] [--register MODE]\n"
-		"                      [--relative-umount] [--lock flock|ofd]\n"
+		"                      [--relative-umount] [--lock flock|ofd] [--lazy]\n"
 		"\n"
 		"Per attempt: mount a fresh tmpfs (aio-direct: the ext4 image on a loop device)\n"
 		"on a new directory under DIR (default /tmp), fork a child that runs SCENARIO\n"
@@ -102,6 +102,10 @@ static void usage(FILE *f)
 		"                  registering it; the parent tries the same lock without waiting\n"
 		"                  right after the reap (\"lock\" in the line: EWOULDBLOCK or OK),\n"
 		"                  then waits for it; --until-busy then stops at a refused lock\n"
+		"  --lazy          umount -l instead of umount (\"lazy_umount\" in the line);\n"
+		"                  aio-direct: while the reads are in flight, and after the reap\n"
+		"                  the loop device is opened exclusively (as mkfs does;\n"
+		"                  \"exclusive\": EBUSY or ok; --until-busy stops at an EBUSY)\n"
 		"  --hold-ms N     uring-registered: the child sleeps N ms after registering the\n"
 		"                  file (and closing its fd) before it exits (default 0)\n"
 		"  --hostile-names names that are not UTF-8: the child's comm, the file's name\n"
@@ -262,6 +266,8 @@ int main(int argc, char **argv)
 				setup_error("--lock: '%s' is not flock or ofd", val);
 				return 1;
 			}
+		} else if (!strcmp(opt, "--lazy")) {
+			g_lazy = true;
 		} else if (!strcmp(opt, "--relative-umount")) {
 			g_relative_umount = true;
 		} else if (!strcmp(opt, "--until-busy")) {
@@ -282,6 +288,10 @@ int main(int argc, char **argv)
 		warnx_("--image is only used by aio-direct; ignored");
 	if (g_lock && (sc != SC_URING_REGISTERED || g_register == REG_OPENAT_DIRECT)) {
 		setup_error("--lock needs uring-registered with an fd (not --register openat-direct)");
+		return 1;
+	}
+	if (g_lazy && ((sc != SC_AIO_DIRECT && sc != SC_URING_REGISTERED) || keep_mounted)) {
+		setup_error("--lazy needs aio-direct or uring-registered (and no --keep-mounted)");
 		return 1;
 	}
 	if (g_hold_ms && sc != SC_URING_REGISTERED)
@@ -306,8 +316,8 @@ int main(int argc, char **argv)
 	for (attempt = 1; attempt <= attempts; attempt++) {
 		struct attempt_ctx a;
 		char dir_json[5 * PATH_MAX], names_json[12 * PATH_MAX] = "";
-		int pfd[2], st, uerr, lerr = 0, child_status, tid = 0;
-		char lock_json[96] = "";
+		int pfd[2], st, uerr, lerr = 0, xerr = 0, child_status, tid = 0;
+		char lock_json[96] = "", lazy_json[PATH_MAX * 5 + 128] = "";
 		bool child_ok;
 		pid_t pid;
 
@@ -346,6 +356,11 @@ int main(int argc, char **argv)
 		}
 		close(pfd[1]);
 
+		/* --lazy: the mount is detached while the child's reads are in flight. */
+		if (g_lazy && sc == SC_AIO_DIRECT && (xerr = parent_lazy_umount(&a, pfd[0])) != 0) {
+			setup_error("attempt %ld: umount -l %s: %s", attempt, a.dir, strerror(xerr));
+			rc = 1;
+		}
 		/* Reap the child completely, then umount immediately. */
 		while (waitpid(pid, &st, 0) < 0) {
 			if (errno != EINTR) {
@@ -357,7 +372,21 @@ int main(int argc, char **argv)
 		/* --lock: the lock first, at once; the umount after it. */
 		if (g_lock)
 			lerr = parent_try_lock(a.dir);
-		if (keep_mounted) {
+		if (g_lazy && sc == SC_AIO_DIRECT) {
+			/* Detached already: the exclusive open is the test. */
+			uerr = -1;
+			if (rc == 0)
+				xerr = parent_try_exclusive(&a);
+		} else if (g_lazy) {
+			/* uring-registered: umount -l right after the reap. */
+			uerr = -1;
+			if (umount2(a.dir, MNT_DETACH) < 0) {
+				setup_error("attempt %ld: umount -l %s: %s", attempt, a.dir, strerror(errno));
+				rc = 1;
+			} else {
+				a.mounted = false;
+			}
+		} else if (keep_mounted) {
 			/* Leave the unmount to the caller (fputrace umount). */
 			uerr = -1;
 			a.mounted = false;
@@ -386,6 +415,16 @@ int main(int argc, char **argv)
 		if (g_lock)
 			snprintf(lock_json, sizeof(lock_json), ",\"lock_mode\":\"%s\",\"lock_errno\":%d,\"lock\":\"%s\"",
 				 lock_names[g_lock], lerr, lerr == EAGAIN ? "EWOULDBLOCK" : errno_name(lerr));
+		if (g_lazy && sc != SC_AIO_DIRECT) {
+			snprintf(lazy_json, sizeof(lazy_json), ",\"lazy_umount\":\"%s\"", rc ? "failed" : "ok");
+		} else if (g_lazy) {
+			char dev_json[PATH_MAX * 5];
+
+			json_escape(dev_json, sizeof(dev_json), a.loop.path);
+			snprintf(lazy_json, sizeof(lazy_json),
+				 ",\"lazy_umount\":\"ok\",\"device\":\"%s\",\"exclusive_errno\":%d,\"exclusive\":\"%s\"",
+				 dev_json, xerr, errno_name(xerr));
+		}
 		json_escape(dir_json, sizeof(dir_json), a.dir);
 		if (g_hostile && sc != SC_AIO_DIRECT)
 			hostile_names_json(names_json, sizeof(names_json), sc, a.dir);
@@ -393,12 +432,18 @@ int main(int argc, char **argv)
 		 * uring-pending that is the child's helper that submitted. */
 		printf("{\"scenario\":\"%s\",\"attempt\":%ld,\"child_tgid\":%d,"
 		       "\"child_thread_tid\":%d,\"origin_tgid\":%d,\"mount\":\"%s\",\"umount_errno\":%d,"
-		       "\"umount\":\"%s\",\"child_status\":%d%s%s}\n",
+		       "\"umount\":\"%s\",\"child_status\":%d%s%s%s}\n",
 		       scenario_names[sc], attempt, (int)pid,
 		       sc == SC_URING_PENDING_THREAD ? tid : 0,
 		       sc == SC_URING_PENDING && tid > 0 ? tid : (int)pid, dir_json, uerr, errno_name(uerr),
-		       child_status, lock_json, names_json);
+		       child_status, lock_json, lazy_json, names_json);
 		fflush(stdout);
+		if (g_lazy && xerr == EBUSY && wait_for_exclusive(&a, scenario_names[sc], attempt) < 0)
+			rc = 1;
+		else if (g_lazy && xerr && xerr != EBUSY && rc == 0) {
+			setup_error("attempt %ld: exclusive open of %s: %s", attempt, a.loop.path, strerror(xerr));
+			rc = 1;
+		}
 		if (lerr == EAGAIN && wait_for_lock(a.dir, scenario_names[sc], attempt) < 0)
 			rc = 1;
 		else if (g_lock && lerr && lerr != EAGAIN) {
@@ -447,7 +492,7 @@ int main(int argc, char **argv)
 		}
 		if (rc != 0)
 			break;
-		if (until_busy && (g_lock ? lerr == EAGAIN : uerr == EBUSY))
+		if (until_busy && (g_lock ? lerr == EAGAIN : g_lazy ? xerr == EBUSY : uerr == EBUSY))
 			break;
 		if (g_stop) {
 			setup_error("interrupted after attempt %ld", attempt);

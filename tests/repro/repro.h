@@ -16,6 +16,7 @@
  *   repro_attempt.c       one attempt's mount setup and teardown, and the
  *                         parent's first umount
  *   repro_lock.c          --lock: the child's file lock, the parent's attempt
+ *   repro_blockdev.c      --lazy: umount -l, then an exclusive open of the device
  *
  * Each .c file defines _GNU_SOURCE before its first system header.
  */
@@ -103,6 +104,13 @@ void child_uring_complete(const char *dir);
 /* repro_lock.c */
 void child_take_lock(int fd, const char *path);
 int parent_try_lock(const char *dir);
+
+/* repro_blockdev.c: aio-direct --lazy (struct attempt_ctx below) */
+extern bool g_lazy;
+struct attempt_ctx;
+int parent_lazy_umount(struct attempt_ctx *a, int pipe_fd);
+int parent_try_exclusive(const struct attempt_ctx *a);
+int wait_for_exclusive(const struct attempt_ctx *a, const char *scenario, long attempt);
 
 /* repro_loop.c */
 struct loopdev {

@@ -144,7 +144,8 @@ int attempt_setup(enum scenario sc, const char *base, const char *image,
 			return -1;
 		}
 		a->mounted = true;
-		if (a->loop.path_tmp) {
+		/* --lazy opens the device node again (exclusively) after the umount. */
+		if (a->loop.path_tmp && !g_lazy) {
 			unlink(a->loop.path);
 			a->loop.path_tmp = false;
 		}

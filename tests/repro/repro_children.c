@@ -54,7 +54,7 @@ void write_all_or_fail(int fd, const void *buf, size_t len, const char *what)
 	}
 }
 
-static void child_aio_direct(const char *dir)
+static void child_aio_direct(const char *dir, int pipe_fd)
 {
 	static struct iocb cbs[AIO_NR_READS];
 	struct iocb *ptrs[AIO_NR_READS];
@@ -92,6 +92,12 @@ static void child_aio_direct(const char *dir)
 			(int)getpid(), ret, AIO_NR_READS);
 	if (close(fd) < 0)
 		child_fail("close %s: %s", path, strerror(errno));
+	/* --lazy: the parent detaches the mount now, with the reads in flight. */
+	if (g_lazy) {
+		int pid = (int)getpid();
+
+		write_all_or_fail(pipe_fd, &pid, sizeof(pid), "pipe");
+	}
 	/* No io_getevents, no io_destroy: exit with the reads in flight. */
 	_exit(0);
 }
@@ -123,7 +129,7 @@ void child_main(enum scenario sc, const char *dir, int pipe_fd)
 	case SC_URING_REGISTERED: child_uring_registered(dir); break;
 	case SC_URING_PENDING: child_uring_pending(dir, pipe_fd); break;
 	case SC_URING_PENDING_THREAD: child_uring_pending_thread(dir, pipe_fd); break;
-	case SC_AIO_DIRECT: child_aio_direct(dir); break;
+	case SC_AIO_DIRECT: child_aio_direct(dir, pipe_fd); break;
 	case SC_PLAIN_EXIT: child_plain_exit(dir); break;
 	case SC_URING_COMPLETE: child_uring_complete(dir); break;
 	}

@@ -88,6 +88,9 @@ struct FileRef {
   bool path_truncated = false;
   std::string mount_path;  // the mount's mount point as the kernel named it; "" if not sent
   uint64_t mount_ns = 0;   // the mount namespace mount_path holds in; 0 if unknown
+  // The mount is in no namespace (umount -l detached it): mount_path is then
+  // only "/", the mount's own root.
+  bool mount_detached = false;
 };
 
 struct Owner {

@@ -51,7 +51,10 @@ struct Pin {
 };
 
 struct Finding {
-  enum class Kind { Deferred, UmountBusy, PinReleased, Loss, LockBusy };
+  // DetachedPinned: umount -l succeeded while pins held the mount, which
+  // lives on detached (its filesystem not shut down, its device claimed)
+  // until the last pin goes: DetachedReleased, held_ns after the detach.
+  enum class Kind { Deferred, UmountBusy, PinReleased, Loss, LockBusy, DetachedPinned, DetachedReleased };
   Kind kind = Kind::Deferred;
   uint64_t time_ns = 0;
   Backend backend = Backend::Tracepoint;
@@ -179,6 +182,10 @@ class Model {
   void add_finishing_pins(Finding& busy, const Event& e) const;
   std::vector<Finding> on_pending_at_exit(const Event& e);
   std::vector<Finding> on_lock_busy(const Event& e);
+  // umount -l: the pins stay, the mount is remembered as detached.
+  std::vector<Finding> on_detached(const Event& e, const MountRef& mount);
+  // After a release: a detached mount whose last pin went is gone for good.
+  void note_detached_releases(std::vector<Finding>& out);
   // The pin that a conflicting lock's file is, if its release is deferred.
   std::optional<Pin> lock_holder_pin(const LockHolder& h, uint64_t now) const;
   std::vector<Finding> on_loss(const Event& e);
@@ -245,6 +252,14 @@ class Model {
   std::map<int32_t, std::set<uint64_t>> pins_on_mount_;
   std::set<Key> queued_;  // (holder_since_ns, file) of pins held by the delayed_fput list
   CappedMap<int32_t, uint64_t> last_busy_ns_;
+  // Mounts detached by umount -l (or seen detached in a record), with when:
+  // named by where they were, until their last pin is released.
+  struct Detached {
+    uint64_t since_ns = 0;
+    std::string path;
+    bool umount_seen = false;  // the umount -l itself was traced
+  };
+  CappedMap<int32_t, Detached> detached_;
   // Pins whose release was seen at __fput's entry, lately, newest last, with
   // that time: __fput drops the mount's reference only at its end, so an
   // EBUSY in between still counts them (add_finishing_pins).

@@ -15,6 +15,7 @@ struct MountRef {
   int32_t id = 0;
   std::string path;    // "" when the mount could not be named
   uint64_t mntns = 0;  // the mount namespace path holds in, when the kernel named it; 0: fputrace's own
+  bool detached = false;  // in no namespace any more (umount -l): path is where it was
 };
 
 struct MountInfo {

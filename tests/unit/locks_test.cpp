@@ -182,3 +182,92 @@ TEST(LockEvents, TheRawRecordDecodes) {
 
 }  // namespace
 }  // namespace fputrace
+
+namespace fputrace {
+namespace {
+
+using test::file;
+using test::kworker;
+using test::Seq;
+using test::user;
+
+// umount -l while a pin holds the mount (issue 14).
+class DetachedTest : public ::testing::Test {
+ protected:
+  void SetUp() override { mounts.add(MountInfo{44, 1, "/mnt/x", "tmpfs", "tmpfs"}); }
+  std::vector<Finding> feed(const Event& e) { return model.apply(e); }
+  Event lazy_umount(int32_t mnt_id, const std::string& walked) {
+    Event e = seq.umount(user(1), "", 0);
+    UmountInfo u;
+    u.mount_known = true;
+    u.mnt_id = mnt_id;
+    u.mount_path = walked;
+    u.flags = 2;  // MNT_DETACH
+    e.umount = u;
+    return e;
+  }
+
+  StaticMounts mounts;
+  Model model{mounts};
+  Seq seq;
+};
+
+TEST_F(DetachedTest, ALazyUmountKeepsThePinsAndTheLastReleaseEndsIt) {
+  seq.backend = Backend::Fentry;
+  feed(seq.ring_file(user(100), kRing, file(kFile, 44, "/registered")));
+  feed(seq.exit(user(100)));
+  auto detached = feed(lazy_umount(44, "/"));  // walked at return: the mount's own root
+  ASSERT_EQ(detached.size(), 1u);
+  EXPECT_EQ(detached[0].kind, Finding::Kind::DetachedPinned);
+  EXPECT_EQ(detached[0].mount.path, "/mnt/x") << "the name it had, not the detached root";
+  EXPECT_TRUE(detached[0].mount.detached);
+  ASSERT_EQ(detached[0].pins.size(), 1u);
+  EXPECT_EQ(detached[0].pins[0].origin.tgid, 100u);
+  EXPECT_EQ(model.pins_on(44).size(), 1u) << "the pin stays";
+
+  auto released = feed(seq.released(kworker(), file(kFile, 44, "/registered")));
+  ASSERT_EQ(released.size(), 2u);
+  EXPECT_EQ(released[0].kind, Finding::Kind::PinReleased);
+  EXPECT_EQ(released[1].kind, Finding::Kind::DetachedReleased);
+  EXPECT_EQ(released[1].mount.path, "/mnt/x");
+  EXPECT_GT(released[1].held_ns, 0u);
+  nlohmann::json j = finding_to_json(released[1]);
+  EXPECT_EQ(j["event"], "detached_released");
+  EXPECT_EQ(j["since"], "umount");
+  EXPECT_NE(finding_to_text(detached[0]).find("DETACHED  umount -l /mnt/x (mount 44, detached)"), std::string::npos)
+      << finding_to_text(detached[0]);
+}
+
+TEST_F(DetachedTest, ADeferralOnADetachedMountIsNotTakenForAnInternalOne) {
+  FileRef f = file(kFile, 57, "/data");
+  f.mount_path = "/";  // the walk of a detached mount ends at itself
+  f.mount_detached = true;
+  Event e = seq.deferred_owned(kworker(), f, DeferReason::KernelThread,
+                               Seq::owner(user(100), OwnerKind::Aio, 0x5000));
+  auto out = feed(e);
+  ASSERT_EQ(out.size(), 1u) << "dropped as a kernel-internal mount";
+  EXPECT_EQ(out[0].kind, Finding::Kind::Deferred);
+  EXPECT_TRUE(out[0].mount.detached);
+  auto gone = feed(seq.released(kworker(), f));
+  ASSERT_EQ(gone.size(), 2u);
+  EXPECT_EQ(gone[1].kind, Finding::Kind::DetachedReleased);
+  EXPECT_EQ(finding_to_json(gone[1])["since"], "first_seen");
+
+  FileRef internal = file(kFile + 1, 58, "/pipe");
+  internal.mount_path = "/";  // not detached: an internal mount (old logs)
+  EXPECT_TRUE(feed(seq.deferred(kworker(), internal, DeferReason::KernelThread)).empty());
+}
+
+TEST_F(DetachedTest, APlainUmountStillForgetsTheMount) {
+  feed(seq.ring_file(user(100), kRing, file(kFile, 44, "/registered")));
+  feed(seq.exit(user(100)));
+  Event e = lazy_umount(44, "/mnt/x");
+  e.umount->flags = 0;
+  auto out = feed(e);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].kind, Finding::Kind::PinReleased);
+  EXPECT_TRUE(model.pins_on(44).empty());
+}
+
+}  // namespace
+}  // namespace fputrace

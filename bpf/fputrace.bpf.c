@@ -13,6 +13,7 @@
  *  - work.bpf.h     delayed_fput runs and ring teardown (workqueue)
  *  - umount.bpf.h   umount results; syscalls.bpf.h: the syscall wrappers
  *  - locks.bpf.h    file locks refused while a deferred release holds them
+ *  - blockdev.bpf.h block device opens refused while a filesystem claims it
  * The collector enables each program with bpf_program__set_autoload.
  */
 #include "common.bpf.h"
@@ -27,6 +28,7 @@
 #ifndef FT_READ_CAST
 #include "fput.bpf.h"
 #include "syscalls.bpf.h"
+#include "blockdev.bpf.h"
 #endif
 
 char LICENSE[] SEC("license") = "GPL";

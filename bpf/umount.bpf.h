@@ -31,6 +31,12 @@ struct ft_umount_call {
 	__u64 mnt;   /* struct mount * */
 	__u64 upath; /* tracepoint backend: the caller's string */
 	__u64 flags;
+	/* path_umount: the mount point named at entry. A umount that works
+	 * takes the mount out of its namespace before it returns, and a walk
+	 * then ends at the mount itself ("/"). */
+	__u32 names_known;
+	__u32 names_truncated;
+	char mnt_names[FT_PATH_DEPTH][FT_NAME_LEN];
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -185,7 +191,14 @@ static __always_inline void path_umount_entry(__u64 mnt, __u64 flags)
 {
 	struct ft_umount_call call = {.mnt = mnt, .flags = flags};
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	map_put(&umount_calls, &tid, &call);
+	if (map_put(&umount_calls, &tid, &call))
+		return;
+	struct ft_umount_call *c = bpf_map_lookup_elem(&umount_calls, &tid);
+	if (!c)
+		return;
+	struct mount *m = as_mount(mnt);
+	c->names_truncated = ft_walk_names(m, ft_mount_root(m), c->mnt_names);
+	c->names_known = 1;
 }
 
 static __always_inline void path_umount_return(long ret)
@@ -195,17 +208,26 @@ static __always_inline void path_umount_return(long ret)
 	if (!call)
 		return;
 	__u64 mnt = call->mnt, flags = call->flags;
-	bpf_map_delete_elem(&umount_calls, &tid);
 	struct ft_umount_event *e = umount_event_new();
-	if (!e)
+	if (!e) {
+		bpf_map_delete_elem(&umount_calls, &tid);
 		return;
+	}
 	e->ret = ret;
 	e->flags = (__u32)flags;
-	/* Named at return: on success the mount is detached but its memory
+	/* Identified at return: on success the mount is detached but its memory
 	 * lives until an RCU grace period, and these loads are fault-safe. On
 	 * EBUSY it is still mounted: the count and children are what
 	 * do_umount saw, give or take this instant. */
 	fill_mount(e, mnt);
+	if (ret == 0 && call->names_known) {
+		/* Gone from its namespace: the name it had at entry. */
+		__builtin_memcpy(e->mnt_names, call->mnt_names, sizeof(e->mnt_names));
+		e->info &= ~FT_UMOUNT_MNT_TRUNCATED;
+		if (call->names_truncated)
+			e->info |= FT_UMOUNT_MNT_TRUNCATED;
+	}
+	bpf_map_delete_elem(&umount_calls, &tid);
 	if (ret == -16 /* EBUSY */) {
 		/* + 1: umount's own reference from the path lookup, which
 		 * do_umount counted and path_umount dropped just before

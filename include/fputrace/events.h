@@ -41,7 +41,8 @@ enum ft_event_type {
 	FT_EV_UMOUNT = 13,       /* umount(2) returned */
 	FT_EV_PENDING_AT_EXIT = 14, /* io_uring requests on a file in flight when their owner's process exited */
 	FT_EV_LOCK_BUSY = 15,       /* a non-blocking file lock was refused (flock, OFD or POSIX lock) */
-	FT_EV_TYPE_MAX = 16,
+	FT_EV_BDEV_BUSY = 16,       /* opening a block device failed with EBUSY (it is claimed) */
+	FT_EV_TYPE_MAX = 17,
 };
 
 /* Task context flags (ft_task.flags). */
@@ -242,6 +243,20 @@ struct ft_lock_event {
 	__u32 info;          /* enum ft_lock_info */
 	__u32 nr_holders;    /* conflicting locks seen (may exceed FT_LOCK_HOLDERS) */
 	struct ft_lock_holder holders[FT_LOCK_HOLDERS];
+};
+
+/* An open of a block device refused with EBUSY (blkdev_open): the device is
+ * claimed, by a filesystem that lives on (a detached mount held by a deferred
+ * release) or by another exclusive opener. Control ring buffer. */
+struct ft_bdev_event {
+	__u32 type;    /* FT_EV_BDEV_BUSY */
+	__u32 backend;
+	__u64 time_ns;
+	struct ft_task task; /* the opener */
+	struct ft_file file; /* the device node it opened, described */
+	__s64 ret;           /* -EBUSY */
+	__u32 rdev;          /* the device (kernel dev_t: major << 20 | minor) */
+	__u32 f_flags;       /* the open's flags (O_EXCL: an exclusive claim) */
 };
 
 /* Counters the BPF side keeps so that nothing is lost silently. */

@@ -24,14 +24,16 @@ std::unique_ptr<Sink> Sink::open(const std::string& path, SinkFormat format, std
 }
 
 bool Sink::repeats_last_busy(const Finding& f) {
-  if (f.kind != Finding::Kind::UmountBusy && f.kind != Finding::Kind::LockBusy) return false;
+  if (f.kind != Finding::Kind::UmountBusy && f.kind != Finding::Kind::LockBusy && f.kind != Finding::Kind::BdevBusy)
+    return false;
   // The causes, not when they were looked at: the scan's delay and the hold
   // times change from one attempt to the next.
   std::string key = fmt::format("{}|{}|{}", f.mount.id, f.verdict, f.live ? dump_json(live_causes_to_json(f.live->causes)) : "");
   if (f.lock) {
-    key += fmt::format("|lock {}:{}:{}", f.lock_file.ino, to_string(f.lock->kind), f.lock->write);
+    key += fmt::format("|lock {}:{}:{}", f.target_file.ino, to_string(f.lock->kind), f.lock->write);
     for (const LockHolder& h : f.lock->holders) key += fmt::format("|{}:{}", h.file, h.pid);
   }
+  if (f.bdev) key += fmt::format("|bdev {}", f.bdev->rdev);
   for (const Pin& p : f.pins) key += fmt::format("|{}:{}", p.file.ptr, to_string(p.holder));
   size_t hash = std::hash<std::string>{}(key);
   bool same = hash == last_busy_key_ && f.time_ns - last_busy_ns_ < 1'000'000'000;

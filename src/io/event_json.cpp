@@ -237,6 +237,7 @@ json event_to_json(const Event& e) {
   if (e.owner) j["owner"] = owner_to_json(*e.owner);
   if (e.umount) j["umount"] = umount_to_json(*e.umount);
   if (e.lock) j["lock"] = lock_to_json(*e.lock);
+  if (e.bdev) j["bdev"] = {{"rdev", e.bdev->rdev}, {"flags", e.bdev->flags}};
   return j;
 }
 
@@ -274,6 +275,10 @@ Event event_from_json(const json& j) {
   if (j.contains("owner")) e.owner = owner_from_json(j["owner"]);
   if (j.contains("umount")) e.umount = umount_from_json(j["umount"]);
   if (j.contains("lock")) e.lock = lock_from_json(j["lock"]);
+  if (j.contains("bdev")) {
+    if (!j["bdev"].is_object()) throw std::invalid_argument("bdev is not an object");
+    e.bdev = BlockDevInfo{field<uint32_t>(j["bdev"], "rdev"), optional_field<uint32_t>(j["bdev"], "flags", 0)};
+  }
   return e;
 }
 

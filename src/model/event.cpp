@@ -21,7 +21,7 @@ bool Task::leader() const {
 }
 
 namespace {
-constexpr std::array<std::pair<EventType, std::string_view>, 16> kEventNames{{
+constexpr std::array<std::pair<EventType, std::string_view>, 17> kEventNames{{
     {EventType::RingFile, "ring_file"},
     {EventType::UringReq, "uring_req"},
     {EventType::UringDone, "uring_done"},
@@ -38,6 +38,7 @@ constexpr std::array<std::pair<EventType, std::string_view>, 16> kEventNames{{
     {EventType::PendingAtExit, "pending_at_exit"},
     {EventType::Loss, "loss"},
     {EventType::LockBusy, "lock_busy"},
+    {EventType::BdevBusy, "bdev_busy"},
 }};
 
 constexpr std::array<std::pair<LockKind, std::string_view>, 3> kLockKindNames{{
@@ -81,6 +82,10 @@ std::optional<LockKind> lock_kind_from_string(std::string_view s) {
   for (const auto& [kind, name] : kLockKindNames)
     if (name == s) return kind;
   return std::nullopt;
+}
+
+std::string dev_name(uint32_t dev) {
+  return std::to_string(dev >> 20) + ":" + std::to_string(dev & 0xfffff);
 }
 
 std::string lock_request_name(LockKind k, bool write) {

@@ -120,6 +120,8 @@ std::vector<Finding> Model::dispatch(const Event& e) {
       return on_loss(e);
     case EventType::LockBusy:
       return on_lock_busy(e);
+    case EventType::BdevBusy:
+      return on_bdev_busy(e);
   }
   return {};
 }
@@ -162,6 +164,8 @@ Model::FileState& Model::remember_file(const FileRef& f) {
       detached_[f.mnt_id] = Detached{now_ns_, was ? *was : "", false};
     }
   } else if (!f.mount_path.empty() && !internal_mount(f)) {
+    // Attached again under a known detached id: the id was reused by a new mount.
+    if (f.ptr) detached_.erase(f.mnt_id);
     kernel_mount_paths_[f.mnt_id] = f.mount_path;
     kernel_mount_ns_[f.mnt_id] = f.mount_ns;
   }

@@ -206,6 +206,9 @@ void Model::note_detached_releases(std::vector<Finding>& out) {
     gone.held_ns = out[i].time_ns >= d->since_ns ? out[i].time_ns - d->since_ns : 0;
     gone.release_confidence = out[i].release_confidence;
     gone.verdict = d->umount_seen ? "after_umount" : "seen_detached";
+    constexpr size_t kGoneKept = 64;
+    gone_detached_.push_back(GoneDetached{gone.time_ns, out[i].pins.at(0).file.dev, gone.mount, out[i].pins.at(0)});
+    if (gone_detached_.size() > kGoneKept) gone_detached_.pop_front();
     detached_.erase(id);
     kernel_mount_paths_.erase(id);
     kernel_mount_ns_.erase(id);

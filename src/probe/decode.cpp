@@ -200,9 +200,29 @@ Event decode_lock(const ft_lock_event& raw) {
   return e;
 }
 
+Event decode_bdev(const ft_bdev_event& raw) {
+  Event e;
+  e.type = EventType::BdevBusy;
+  e.backend = backend_of(raw.backend);
+  e.time_ns = raw.time_ns;
+  e.task = Task{raw.task.tgid, raw.task.tid, raw.task.flags, bounded(raw.task.comm, FT_COMM_LEN)};
+  e.task.cgroup_id = raw.task.cgroup_id;
+  e.task.mntns = raw.task.mntns;
+  e.file = file_of(raw.file);
+  e.ret = raw.ret;
+  e.bdev = BlockDevInfo{raw.rdev, raw.f_flags};
+  return e;
+}
+
 }  // namespace
 
 std::optional<Event> decode(const void* data, size_t size) {
+  if (size >= sizeof(uint32_t) && *static_cast<const uint32_t*>(data) == FT_EV_BDEV_BUSY) {
+    if (size < sizeof(ft_bdev_event)) return std::nullopt;
+    ft_bdev_event raw;
+    std::memcpy(&raw, data, sizeof(raw));
+    return decode_bdev(raw);
+  }
   if (size >= sizeof(uint32_t) && *static_cast<const uint32_t*>(data) == FT_EV_LOCK_BUSY) {
     if (size < sizeof(ft_lock_event)) return std::nullopt;
     ft_lock_event raw;

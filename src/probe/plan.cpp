@@ -22,6 +22,9 @@ const std::vector<FunctionTarget>& function_targets() {
       // Syscall wrappers: probing them keeps the syscall tracepoints, which put
       // every syscall of every task on the slow entry path, switched off.
       {FPUTRACE_SYSCALL_WRAPPER("io_submit"), false, "io_submit without a syscall tracepoint", {"syscalls/sys_enter_io_submit"}, true},
+      // A block device open refused with EBUSY (mkfs on a device a detached
+      // filesystem still claims). No tracepoint is there.
+      {"blkdev_open", false, "block device opens refused with EBUSY (a claimed device)"},
       // The mount umount resolved, in the kernel: no syscall tracepoint either.
       {"path_umount",
        false,

@@ -224,7 +224,7 @@ class ChromeSink : public SpanSink {
   // Losses are drawn where they happened, on the collector's own track, as a
   // global instant: every finding around it may be incomplete.
   void finding(const Finding& f) override {
-    if (f.kind == Finding::Kind::LockBusy) return lock_refused(f);
+    if (f.kind == Finding::Kind::LockBusy || f.kind == Finding::Kind::BdevBusy) return refused(f);
     if (f.kind != Finding::Kind::Loss) return;
     json e = at("i", "records lost", Task{0, 0, 0, "fputrace"}, f.time_ns);
     e["s"] = "g";
@@ -233,14 +233,18 @@ class ChromeSink : public SpanSink {
     emit(std::move(e));
   }
 
-  // A refused lock, on its caller's track, with the deferred releases that hold it.
-  void lock_refused(const Finding& f) {
-    json e = at("i", "lock refused: " + lock_request_name(f.lock->kind, f.lock->write), f.actor, f.time_ns);
+  // A refused lock or block device, on its caller's track, with the deferred
+  // releases that hold it.
+  void refused(const Finding& f) {
+    bool lock = f.kind == Finding::Kind::LockBusy;
+    std::string what = lock ? "lock refused: " + lock_request_name(f.lock->kind, f.lock->write)
+                            : "block device " + dev_name(f.bdev->rdev) + " busy";
+    json e = at("i", what, f.actor, f.time_ns);
     e["s"] = "p";
-    e["cat"] = "lock";
+    e["cat"] = lock ? "lock" : "bdev";
     json pins = json::array();
     for (const Pin& p : f.pins) pins.push_back(pin_args(p, f.backend));
-    e["args"] = {{"file", full_path(f.mount, f.lock_file)},
+    e["args"] = {{"file", full_path(f.mount, f.target_file)},
                  {"verdict", f.verdict},
                  {"pins", std::move(pins)},
                  {"explanation", finding_to_text(f)}};

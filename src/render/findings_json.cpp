@@ -57,7 +57,7 @@ json lock_busy_json(const Finding& f) {
                {"write", f.lock->write},
                {"request", lock_request_name(f.lock->kind, f.lock->write)},
                {"errno", "EWOULDBLOCK"}};
-  j["file"] = {{"ino", f.lock_file.ino}, {"path", full_path(f.mount, f.lock_file)}};
+  j["file"] = {{"ino", f.target_file.ino}, {"path", full_path(f.mount, f.target_file)}};
   j["mount"] = mount_json(f.mount);
   j["verdict"] = f.verdict;
   json pins = json::array();
@@ -138,6 +138,23 @@ json finding_to_json(const Finding& f) {
       j["mount"] = mount_json(f.mount);
       json pins = json::array();
       for (const Pin& p : f.pins) pins.push_back(pin_to_json(p));
+      j["pins"] = pins;
+      j["caller"] = task_to_json(f.actor);
+      break;
+    }
+    case Finding::Kind::BdevBusy: {
+      j["event"] = "bdev_busy";
+      j["time_ns"] = f.time_ns;
+      j["device"] = {{"dev", dev_name(f.bdev->rdev)},
+                     {"path", full_path(f.mount, f.target_file)},
+                     {"exclusive", f.bdev->exclusive()}};
+      j["verdict"] = f.verdict;
+      json pins = json::array();
+      for (const Pin& p : f.pins) {
+        json pj = pin_to_json(p);
+        pj["mount"] = mount_json(p.mount);
+        pins.push_back(std::move(pj));
+      }
       j["pins"] = pins;
       j["caller"] = task_to_json(f.actor);
       break;

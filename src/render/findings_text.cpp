@@ -79,8 +79,8 @@ static std::string umount_busy_line(const Finding& f) {
 // "  12.345678 LOCKED    flock(LOCK_EX) on /mnt/x/f (ino 2) by comm (42): EWOULDBLOCK"
 static std::string lock_busy_line(const Finding& f) {
   return fmt::format("{} LOCKED    {} on {} (ino {}) by {} ({}{}): EWOULDBLOCK", stamp(f.time_ns),
-                     lock_request_name(f.lock->kind, f.lock->write), printable(full_path(f.mount, f.lock_file)),
-                     f.lock_file.ino, printable(f.actor.comm), f.actor.tgid, printable(place_suffix(f.actor)));
+                     lock_request_name(f.lock->kind, f.lock->write), printable(full_path(f.mount, f.target_file)),
+                     f.target_file.ino, printable(f.actor.comm), f.actor.tgid, printable(place_suffix(f.actor)));
 }
 
 static std::string lock_busy_text(const Finding& f) {
@@ -113,8 +113,40 @@ static std::string lock_busy_text(const Finding& f) {
   return out;
 }
 
+// "  12.3 EBUSY     exclusive open of /dev/loop0 (7:0) by mkfs (42): the device is claimed"
+static std::string bdev_busy_line(const Finding& f) {
+  return fmt::format("{} EBUSY     {}open of {} (block device {}) by {} ({}{}): the device is claimed", stamp(f.time_ns),
+                     f.bdev->exclusive() ? "exclusive " : "", printable(full_path(f.mount, f.target_file)),
+                     dev_name(f.bdev->rdev), printable(f.actor.comm), f.actor.tgid, printable(place_suffix(f.actor)));
+}
+
+static std::string bdev_busy_text(const Finding& f) {
+  std::string out = bdev_busy_line(f) + "\n";
+  const std::string indent(26, ' ');
+  if (f.verdict == "deferred_release")
+    out += fmt::format("{}its filesystem lives on in a detached mount (umount -l) held by {} deferred release(s):\n",
+                       indent, f.pins.size());
+  else if (f.verdict == "detached_teardown")
+    out += fmt::format("{}its filesystem's detached mount lost its last pin just before; its teardown still holds "
+                       "the device:\n",
+                       indent);
+  else if (f.verdict == "mounted")
+    out += fmt::format("{}its filesystem is still mounted (umount it first); deferred releases on it:\n", indent);
+  else
+    out += fmt::format("{}fputrace saw no deferred release on a filesystem of it: a mount, an exclusive opener (mkfs, "
+                       "dm, md, loop, swap) or a release that began before tracing holds it\n",
+                       indent);
+  for (const Pin& p : f.pins)
+    out += fmt::format("{}- {} on {}, for {}\n", indent, pin_sentence(p), mount_name(p.mount),
+                       ms(f.time_ns >= p.since_ns ? f.time_ns - p.since_ns : 0));
+  return out;
+}
+
 std::string busy_repeat_text(const Finding& f) {
-  return (f.kind == Finding::Kind::LockBusy ? lock_busy_line(f) : umount_busy_line(f)) + " again: same cause\n";
+  std::string head = f.kind == Finding::Kind::LockBusy   ? lock_busy_line(f)
+                     : f.kind == Finding::Kind::BdevBusy ? bdev_busy_line(f)
+                                                         : umount_busy_line(f);
+  return head + " again: same cause\n";
 }
 
 std::string finding_to_text(const Finding& f) {
@@ -156,6 +188,8 @@ std::string finding_body_text(const Finding& f) {
                            ms(f.time_ns >= p.since_ns ? f.time_ns - p.since_ns : 0));
       return out;
     }
+    case Finding::Kind::BdevBusy:
+      return bdev_busy_text(f);
     case Finding::Kind::DetachedReleased:
       return fmt::format("{} GONE      {}: its last pin was released by {} ({}), {} after {} [{}]\n", stamp(f.time_ns),
                          mount_name(f.mount), printable(f.actor.comm), f.actor.tid, ms(f.held_ns),

@@ -11,7 +11,7 @@ namespace {
 int priority_of(const nlohmann::json& j) {
   constexpr int kWarning = 4, kInfo = 6;
   const std::string event = j.value("event", "");
-  if (event == "umount_busy" || event == "lock_busy" || event == "detached_pinned" || event == "loss" || event == "umount_timeout") return kWarning;
+  if (event == "umount_busy" || event == "lock_busy" || event == "bdev_busy" || event == "detached_pinned" || event == "loss" || event == "umount_timeout") return kWarning;
   if (event == "summary" && (j.value("ringbuf_drops", 0) || j.value("map_full", 0) || j.value("owner_evictions", 0)))
     return kWarning;
   return kInfo;

@@ -9,6 +9,7 @@ namespace {
 // Every label value the model can give, so a rate() sees a zero before the first one.
 constexpr const char* kVerdicts[] = {"child_mounts", "live_holder", "propagation", "deferred_release", "unknown"};
 constexpr const char* kLockVerdicts[] = {"deferred_release", "other_holder", "unknown"};
+constexpr const char* kBdevVerdicts[] = {"deferred_release", "detached_teardown", "mounted", "unknown"};
 constexpr Source kSources[] = {Source::IoUring, Source::Aio, Source::Exit, Source::Close, Source::Other};
 
 void header(std::string& out, const std::string& name, const std::string& help, const char* type) {
@@ -38,6 +39,9 @@ void FindingMetrics::observe(const Finding& f) {
     }
     case Finding::Kind::LockBusy:
       ++lock_busy_by_verdict_[f.verdict.empty() ? "unknown" : f.verdict];
+      break;
+    case Finding::Kind::BdevBusy:
+      ++bdev_busy_by_verdict_[f.verdict.empty() ? "unknown" : f.verdict];
       break;
     case Finding::Kind::DetachedPinned:
     case Finding::Kind::DetachedReleased:
@@ -70,6 +74,15 @@ std::string FindingMetrics::text(const std::vector<MetricCounter>& counters, dou
     auto it = lock_busy_by_verdict_.find(v);
     out += fmt::format("fputrace_lock_busy_total{{verdict=\"{}\"}} {}\n", v,
                        it == lock_busy_by_verdict_.end() ? 0 : it->second);
+  }
+  header(out, "fputrace_bdev_busy_total",
+         "Block device opens refused with EBUSY, by verdict: deferred_release when a deferred release keeps its "
+         "filesystem's detached mount alive.",
+         "counter");
+  for (const char* v : kBdevVerdicts) {
+    auto it = bdev_busy_by_verdict_.find(v);
+    out += fmt::format("fputrace_bdev_busy_total{{verdict=\"{}\"}} {}\n", v,
+                       it == bdev_busy_by_verdict_.end() ? 0 : it->second);
   }
   header(out, "fputrace_pins_released_total", "Pins released: the deferred release finally ran.", "counter");
   out += fmt::format("fputrace_pins_released_total {}\n", released_);

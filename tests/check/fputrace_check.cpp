@@ -22,6 +22,10 @@
 //          detached_pinned for the attempt's mount with an io_uring pin from
 //          the child; aio-direct, a deferred from the child on a detached
 //          mount; either way a detached_released of that mount id after it.
+//   exclusive  (fputrace-repro aio-direct --lazy) every attempt whose exclusive
+//          open of the loop device failed with EBUSY has a bdev_busy for that
+//          device node with verdict deferred_release or detached_teardown and
+//          an aio pin from its child; at least one attempt got EBUSY.
 //   aio    some "deferred" event names an attempt's child as origin with source aio
 //   none   no umount_busy, deferred or pin_released at all, and every umount worked
 //
@@ -115,6 +119,7 @@ struct Attempt {
   std::string lock, lock_mode;            // --lock: "EWOULDBLOCK"/"ok", "flock"/"ofd"
   std::string lazy;                       // --lazy: "ok"
   bool aio = false;                       // the aio-direct scenario
+  std::string exclusive, device;          // aio-direct --lazy: "EBUSY"/"ok", the loop device node
 };
 
 std::vector<Attempt> attempts_of(const std::vector<json>& repro) {
@@ -129,6 +134,8 @@ std::vector<Attempt> attempts_of(const std::vector<json>& repro) {
     a.lock_mode = j.value("lock_mode", "");
     a.lazy = j.value("lazy_umount", "");
     a.aio = j.value("scenario", "") == "aio-direct";
+    a.exclusive = j.value("exclusive", "");
+    if (j.contains("device")) a.device = bytes_of(j["device"]);
     out.push_back(a);
   }
   return out;
@@ -269,6 +276,29 @@ std::string check_detached(const std::vector<Attempt>& attempts, const std::vect
                                   id, json(fputrace::escape_bytes(a.mount)).dump(), a.child);
   }
   if (held == 0) return "no attempt's detached mount was held by its child: nothing to explain";
+  return "";
+}
+
+std::string check_exclusive(const std::vector<Attempt>& attempts, const std::vector<json>& watch) {
+  auto refused = events_named(watch, "bdev_busy");
+  int busy = 0;
+  for (const auto& a : attempts) {
+    if (a.device.empty()) return "the reproducer was not run as aio-direct --lazy";
+    if (a.exclusive != "EBUSY") continue;
+    ++busy;
+    bool explained = false;
+    std::string seen;
+    for (const auto& b : refused) {
+      if (bytes_of(b["device"]["path"]) != a.device) continue;
+      seen = b.dump();
+      if (b["verdict"] != "deferred_release" && b["verdict"] != "detached_teardown") continue;
+      for (const auto& p : b["pins"]) explained = explained || (p["origin"]["tgid"] == a.child && p["source"] == "aio");
+    }
+    if (!explained)
+      return seen.empty() ? fmt::format("no bdev_busy for {} (child {})", a.device, a.child)
+                          : fmt::format("bdev_busy for {} has no aio pin from child {}: {}", a.device, a.child, seen);
+  }
+  if (busy == 0) return "no exclusive open lost the race: nothing to explain";
   return "";
 }
 
@@ -560,7 +590,7 @@ int main(int argc, char** argv) {
   bool quiet = argc == 5 && (std::string(argv[1]) == "quiet" || std::string(argv[1]) == "unsure");
   bool container = argc == 7 && std::string(argv[1]) == "container";
   if (argc != 4 && !quiet && !container) {
-    fmt::print(stderr, "usage: fputrace-check uring|lock|detached|aio|none|overload|explained REPRO.jsonl WATCH.jsonl\n"
+    fmt::print(stderr, "usage: fputrace-check uring|lock|detached|exclusive|aio|none|overload|explained REPRO.jsonl WATCH.jsonl\n"
                        "       fputrace-check quiet|unsure REPRO.jsonl WATCH.jsonl EVENTS.jsonl\n"
                        "       fputrace-check container REPRO.jsonl WATCH.jsonl CGROUP RUNTIME ID\n");
     return 2;
@@ -587,6 +617,8 @@ int main(int argc, char** argv) {
       failure = check_lock(attempts, watch);
     else if (expect == "detached")
       failure = check_detached(attempts, watch);
+    else if (expect == "exclusive")
+      failure = check_exclusive(attempts, watch);
     else if (expect == "container")
       failure = check_container(attempts, watch, argv);
     else if (expect == "filtered")

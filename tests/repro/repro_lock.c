@@ -26,7 +26,7 @@ const char *const lock_names[NR_LOCK_MODES] = {
 };
 
 /* The whole file, exclusively; wait (the child) or not (the parent). */
-static int lock_file(int fd, bool wait)
+static int target_file(int fd, bool wait)
 {
 	if (g_lock == LOCK_MODE_FLOCK)
 		return flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB));
@@ -36,7 +36,7 @@ static int lock_file(int fd, bool wait)
 
 void child_take_lock(int fd, const char *path)
 {
-	if (g_lock != LOCK_MODE_NONE && lock_file(fd, true) < 0)
+	if (g_lock != LOCK_MODE_NONE && target_file(fd, true) < 0)
 		child_fail("%s lock on %s: %s", lock_names[g_lock], path, strerror(errno));
 }
 
@@ -51,7 +51,7 @@ int parent_try_lock(const char *dir)
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return errno;
-	if (lock_file(fd, false) < 0)
+	if (target_file(fd, false) < 0)
 		err = errno;
 	close(fd); /* drops the lock if it got it */
 	return err;

@@ -271,3 +271,92 @@ TEST_F(DetachedTest, APlainUmountStillForgetsTheMount) {
 
 }  // namespace
 }  // namespace fputrace
+
+namespace fputrace {
+namespace {
+
+using test::file;
+using test::kworker;
+using test::Seq;
+using test::user;
+
+constexpr uint32_t kLoop0 = (7u << 20) | 0;  // kernel dev_t of /dev/loop0
+
+class BdevTest : public ::testing::Test {
+ protected:
+  void SetUp() override { mounts.add(MountInfo{44, 1, "/mnt/x", "ext4", "/dev/loop0"}); }
+  std::vector<Finding> feed(const Event& e) { return model.apply(e); }
+  FileRef on_loop(bool detached) {
+    FileRef f = file(kFile, 44, "/fputrace-repro.dat");
+    f.dev = kLoop0;
+    f.mount_path = detached ? "/" : "/mnt/x";
+    f.mount_detached = detached;
+    return f;
+  }
+  Event exclusive_open() {
+    Event e = seq.make(EventType::BdevBusy, user(1, 0, "mkfs"));
+    e.file = file(0xffff0000dddd0000, 2, "/loop0");
+    e.file.mount_path = "/dev";
+    e.ret = -EBUSY;
+    e.bdev = BlockDevInfo{kLoop0, 0200 /* O_EXCL */};
+    return e;
+  }
+  Event aio_deferral(bool detached) {
+    return seq.deferred_owned(kworker(), on_loop(detached), DeferReason::KernelThread,
+                              Seq::owner(user(100, 0, "child"), OwnerKind::Aio, 0x5000));
+  }
+
+  StaticMounts mounts;
+  Model model{mounts};
+  Seq seq;
+};
+
+TEST_F(BdevTest, ADeferredReleaseOnADetachedMountHoldsTheDevice) {
+  seq.backend = Backend::Fentry;
+  feed(aio_deferral(true));
+  auto out = feed(exclusive_open());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].kind, Finding::Kind::BdevBusy);
+  EXPECT_EQ(out[0].verdict, "deferred_release");
+  ASSERT_EQ(out[0].pins.size(), 1u);
+  EXPECT_EQ(out[0].pins[0].origin.tgid, 100u);
+  nlohmann::json j = finding_to_json(out[0]);
+  EXPECT_EQ(j["event"], "bdev_busy");
+  EXPECT_EQ(j["device"]["dev"], "7:0");
+  EXPECT_EQ(j["device"]["exclusive"], true);
+  EXPECT_NE(finding_to_text(out[0]).find("exclusive open of /dev/loop0 (block device 7:0) by mkfs"), std::string::npos)
+      << finding_to_text(out[0]);
+}
+
+TEST_F(BdevTest, AfterTheLastPinTheTeardownStillHoldsItForAWhile) {
+  seq.backend = Backend::Fentry;
+  feed(aio_deferral(true));
+  feed(seq.released(kworker(), on_loop(true)));
+  auto soon = feed(exclusive_open());
+  ASSERT_EQ(soon.size(), 1u);
+  EXPECT_EQ(soon[0].verdict, "detached_teardown");
+  ASSERT_EQ(soon[0].pins.size(), 1u);
+  EXPECT_EQ(soon[0].pins[0].confidence, Confidence::Inferred);
+  seq.now += 3'000'000'000;  // long after: something else
+  EXPECT_EQ(feed(exclusive_open()).at(0).verdict, "unknown");
+}
+
+TEST_F(BdevTest, PinsOnAnAttachedMountMeanItIsMounted) {
+  feed(aio_deferral(false));
+  EXPECT_EQ(feed(exclusive_open()).at(0).verdict, "mounted");
+}
+
+TEST_F(BdevTest, AReusedMountIdIsNotDetachedAnyMore) {
+  feed(aio_deferral(true));
+  feed(seq.released(kworker(), on_loop(true)));
+  FileRef again = on_loop(false);
+  again.ptr = kFile + 8;
+  auto out = feed(seq.deferred_owned(kworker(), again, DeferReason::KernelThread,
+                                     Seq::owner(user(101), OwnerKind::Aio, 0x5000)));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_FALSE(out[0].mount.detached);
+  EXPECT_EQ(out[0].mount.path, "/mnt/x");
+}
+
+}  // namespace
+}  // namespace fputrace

@@ -27,6 +27,7 @@ enum class EventType {
   PendingAtExit,  // io_uring requests on a file were in flight when their owner's process exited
   Loss,           // the collector noticed that the BPF side lost records (ret) or items (detail)
   LockBusy,       // a non-blocking file lock was refused (EAGAIN / EWOULDBLOCK)
+  BdevBusy,       // opening a block device failed with EBUSY: it is claimed
 };
 
 enum class Backend { Tracepoint, Fentry, Kprobe };
@@ -148,6 +149,15 @@ struct LockInfo {
   bool layout_unknown = false; // this kernel's lock layout is not known: no holders read
 };
 
+// A block device open refused with EBUSY.
+struct BlockDevInfo {
+  uint32_t rdev = 0;  // kernel dev_t: major << 20 | minor, as FileRef::dev
+  uint32_t flags = 0; // the open's flags
+  bool exclusive() const { return flags & 0200; }  // O_EXCL
+};
+// "7:0" from a kernel dev_t.
+std::string dev_name(uint32_t dev);
+
 struct Event {
   EventType type = EventType::Umount;
   Backend backend = Backend::Tracepoint;
@@ -163,6 +173,7 @@ struct Event {
   std::optional<Owner> owner;        // Deferred, PendingAtExit, UringDone, RingFile
   std::optional<UmountInfo> umount;  // Umount
   std::optional<LockInfo> lock;      // LockBusy
+  std::optional<BlockDevInfo> bdev;  // BdevBusy (file: the device node opened)
 };
 
 std::string_view to_string(EventType t);

@@ -54,7 +54,7 @@ struct Finding {
   // DetachedPinned: umount -l succeeded while pins held the mount, which
   // lives on detached (its filesystem not shut down, its device claimed)
   // until the last pin goes: DetachedReleased, held_ns after the detach.
-  enum class Kind { Deferred, UmountBusy, PinReleased, Loss, LockBusy, DetachedPinned, DetachedReleased };
+  enum class Kind { Deferred, UmountBusy, PinReleased, Loss, LockBusy, DetachedPinned, DetachedReleased, BdevBusy };
   Kind kind = Kind::Deferred;
   uint64_t time_ns = 0;
   Backend backend = Backend::Tracepoint;
@@ -79,7 +79,14 @@ struct Finding {
   // "deferred_release", "other_holder" (a lock on a file with no deferred
   // release we know of) or "unknown" (the holders could not be read).
   std::optional<LockInfo> lock;
-  FileRef lock_file;
+  // LockBusy: the caller's file; BdevBusy: the device node it opened.
+  FileRef target_file;
+  // BdevBusy: the device refused; pins are the deferred releases of files on
+  // its filesystem; verdict "deferred_release" (one holds a detached mount of
+  // it), "detached_teardown" (its detached mount's last pin went just before:
+  // the mount's teardown still holds it), "mounted" (pins only on a mount
+  // still attached) or "unknown".
+  std::optional<BlockDevInfo> bdev;
   // False when records were lost while the evidence of this finding was
   // gathered: it may miss a cause, or name an old one.
   bool complete = true;
@@ -184,6 +191,7 @@ class Model {
   std::vector<Finding> on_lock_busy(const Event& e);
   // umount -l: the pins stay, the mount is remembered as detached.
   std::vector<Finding> on_detached(const Event& e, const MountRef& mount);
+  std::vector<Finding> on_bdev_busy(const Event& e);
   // After a release: a detached mount whose last pin went is gone for good.
   void note_detached_releases(std::vector<Finding>& out);
   // The pin that a conflicting lock's file is, if its release is deferred.
@@ -260,6 +268,16 @@ class Model {
     bool umount_seen = false;  // the umount -l itself was traced
   };
   CappedMap<int32_t, Detached> detached_;
+  // Detached mounts whose last pin went lately (time, device, the mount), newest
+  // last: their teardown (delayed_mntput, the filesystem's shutdown) follows on
+  // a kworker and still claims the device for a moment.
+  struct GoneDetached {
+    uint64_t time_ns = 0;
+    uint32_t dev = 0;
+    MountRef mount;
+    Pin last_pin;
+  };
+  std::deque<GoneDetached> gone_detached_;
   // Pins whose release was seen at __fput's entry, lately, newest last, with
   // that time: __fput drops the mount's reference only at its end, so an
   // EBUSY in between still counts them (add_finishing_pins).

@@ -36,6 +36,7 @@ class FindingMetrics {
   std::map<std::string, uint64_t> deferred_by_source_;
   std::map<std::string, uint64_t> busy_by_verdict_;
   std::map<std::string, uint64_t> lock_busy_by_verdict_;
+  std::map<std::string, uint64_t> bdev_busy_by_verdict_;
   uint64_t released_ = 0;
   std::array<uint64_t, kHoldBuckets.size()> hold_buckets_{};  // not cumulative
   double hold_sum_s_ = 0;

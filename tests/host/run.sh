@@ -121,6 +121,13 @@ for reads in kread cast; do
   run_case $reads tracepoint uring-registered detached 3 --lazy
   run_case $reads tracepoint aio-direct detached 3 --lazy
 done
+# A claimed block device (mkfs after umount -l) needs fentry or kprobe
+# (blkdev_open); the QEMU suites test it. Here fputrace must say it cannot.
+if grep -q "block device opens refused with EBUSY are not seen" "$work/cast.tracepoint.uring-registered.stderr"; then
+  echo "PASS tracepoint.exclusive: blkdev_open cannot be probed here, and fputrace says so"; record bdev-notice 0
+else
+  echo "FAIL tracepoint.exclusive: no notice that block device opens are not seen"; record bdev-notice 1
+fi
 
 # The EBUSY as the kernel saw it (issue 10), tracepoint backend on this kernel:
 # a relative path from another cwd; a mount only a private mount namespace

@@ -85,6 +85,18 @@ for backend in fentry kprobe tracepoint; do
   tag=lazy
   run $backend uring-registered detached --attempts 3 --lazy
   run $backend aio-direct detached --attempts 3 --lazy --image /payload/ext4.img
+  # The loop device stays claimed by the detached ext4: an exclusive open (as
+  # mkfs does) right after the reap fails with EBUSY. blkdev_open has no
+  # tracepoint: there fputrace must say that it does not see it.
+  tag=exclusive
+  if [ $backend != tracepoint ]; then
+    run $backend aio-direct exclusive --attempts 10 --until-busy --lazy --image /payload/ext4.img
+  elif grep -q "block device opens refused with EBUSY are not seen" /tmp/tracepoint.uring-registered.err; then
+    echo "PASS tracepoint.exclusive: not traceable on this backend, and fputrace says so"; pass=$((pass + 1))
+  else
+    echo "FAIL tracepoint.exclusive: fputrace did not say it cannot see block device opens:"
+    cat /tmp/tracepoint.uring-registered.err; fail=$((fail + 1))
+  fi
   tag=
 done
 head -n 1 /tmp/fentry.uring-registered.err

@@ -84,7 +84,12 @@ for backend in fentry kprobe tracepoint; do
   run $backend uring-registered lock --attempts 5 --until-busy --lock ofd
   tag=lazy
   run $backend uring-registered detached --attempts 3 --lazy
-  run $backend aio-direct detached --attempts 3 --lazy --image /payload/ext4.img
+  if [ $backend != tracepoint ] || [ -e /sys/kernel/tracing/events/iomap/iomap_dio_complete ]; then
+    run $backend aio-direct detached --attempts 3 --lazy --image /payload/ext4.img
+  else
+    echo "NOT RUN $backend.aio-direct.lazy: aio is not traceable with tracepoints here (no iomap_dio_complete);" \
+      "$backend.aio-direct checked that fputrace says so"
+  fi
   # The loop device stays claimed by the detached ext4: an exclusive open (as
   # mkfs does) right after the reap fails with EBUSY. blkdev_open has no
   # tracepoint: there fputrace must say that it does not see it.

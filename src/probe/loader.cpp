@@ -289,8 +289,9 @@ class SkelTracer : public Tracer {
     // Data symbols are listed only with CONFIG_KALLSYMS_ALL (Debian's arm64 6.1 has it off).
     if (!addr("__per_cpu_offset") && plan_.functions.count("path_umount"))
       attach_notices_.push_back(
-          "__per_cpu_offset not in /proc/kallsyms (CONFIG_KALLSYMS_ALL off?): the kernel's count on a busy mount "
-          "is not read, its unexplained references are reported as unknown (null)");
+          "__per_cpu_offset not in /proc/kallsyms (listed only with CONFIG_KALLSYMS_ALL, shown only with "
+          "CAP_SYSLOG): the kernel's count on a busy mount is not read, its unexplained references are unknown "
+          "(null)");
     if (!addr("io_ring_exit_work"))
       attach_notices_.push_back("io_ring_exit_work not in /proc/kallsyms: ring teardown is not seen");
     if (uring.complete_req < 0)

@@ -26,6 +26,15 @@ PACKAGES=(
   libbpf-dev libelf-dev zlib1g-dev libzstd-dev libfmt9 libfmt-dev liburing-dev libaio-dev
   nlohmann-json3-dev libcli11-dev
 )
+# A complete sysroot of the same suite and package list is left alone (the stamp
+# is written last): scripts/test.sh runs this every time. rm -r OUT/root to
+# refetch (e.g. for the archive's newer versions).
+stamp=$OUT/root/.fputrace-sysroot
+want="$SUITE ${PACKAGES[*]}"
+if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
+  echo "arm64-sysroot.sh: sysroot in $OUT/root is complete (use FPUTRACE_SYSROOT=$OUT/root)"
+  exit 0
+fi
 for tool in apt-get dpkg-deb; do command -v "$tool" >/dev/null || die "missing tool: $tool"; done
 [[ -r $KEYRING ]] || die "missing $KEYRING (install debian-archive-keyring)"
 
@@ -64,6 +73,7 @@ for pkg in "${PACKAGES[@]}"; do
   [[ -n $deb ]] || die "$pkg: not downloaded"
   dpkg-deb -x "$deb" "$OUT/root.new"
 done
+echo "$want" >"$OUT/root.new/.fputrace-sysroot"
 rm -rf "$OUT/root"
 mv "$OUT/root.new" "$OUT/root"
 echo "arm64-sysroot.sh: sysroot in $OUT/root (use FPUTRACE_SYSROOT=$OUT/root)"

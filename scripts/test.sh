@@ -4,6 +4,8 @@
 #  - kernel tests on this machine's own kernel (root; tracepoint backend)
 #  - kernel tests on Debian's 5.10, 6.1, 6.12 and sid kernels under QEMU
 #    (fentry, kprobe and tracepoint backends)
+#  - the arm64 cross build (build-arm64/, static aarch64 binaries) and the same
+#    QEMU tests on Debian's arm64 6.1, 6.12 and sid kernels
 #  - the sanitizer build (ASan+UBSan, build-san/): unit tests and this
 #    machine's kernel tests again, any sanitizer report fails them
 #  - the fuzz build (clang libFuzzer, build-fuzz/): each target replays its
@@ -61,6 +63,22 @@ if part "fuzz build (build-fuzz/)" bash -c "
   part "fuzz: short runs" ctest --test-dir "$fuzz" --output-on-failure -j 2 -L fuzz --no-tests=error || true
 else
   not_run "fuzz: short runs"
+fi
+
+# arm64: the sysroot (kept once made), the cross build of what the guests run,
+# then the QEMU suites on arm64 kernels (qemu-system-aarch64, TCG), two at a time.
+arm64=$root/build-arm64
+sysroot=${FPUTRACE_SYSROOT_CACHE:-/var/cache/fputrace/arm64-sysroot}/root
+if part "arm64 cross build (build-arm64/)" bash -c "
+    '$root/scripts/arm64-sysroot.sh' &&
+    FPUTRACE_SYSROOT='$sysroot' \
+      cmake -S '$root' -B '$arm64' -DCMAKE_TOOLCHAIN_FILE='$root/cmake/aarch64-linux-gnu.cmake' \
+      -DFPUTRACE_STATIC=ON >/dev/null &&
+    cmake --build '$arm64' -j $nproc --target fputrace fputrace-repro umount-race fputrace-check"; then
+  part "arm64 QEMU suites" \
+    ctest --test-dir "$arm64" --output-on-failure -j 2 -L arm64 --no-tests=error || true
+else
+  not_run "arm64 QEMU suites"
 fi
 
 echo "=== test.sh: summary"

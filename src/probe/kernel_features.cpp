@@ -72,6 +72,11 @@ std::string why_refused(const char* what, int err) {
       return fmt::format("{} rejected with EINVAL: not supported by this kernel", what);
     case ENOTSUP:
       return fmt::format("{} not supported by this kernel (EOPNOTSUPP)", what);
+    case 524:  // the kernel-internal ENOTSUPP, which strerror does not know
+      return fmt::format(
+          "{} not supported by this kernel (ENOTSUPP, 524: e.g. arm64 before 6.4 has no ftrace direct calls "
+          "for BPF trampolines)",
+          what);
     default:
       return fmt::format("{} failed: {}", what, std::strerror(err));
   }

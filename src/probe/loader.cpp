@@ -291,6 +291,12 @@ class SkelTracer : public Tracer {
       attach_notices_.push_back(
           "block device opens refused with EBUSY are not seen: blkdev_open needs the fentry or kprobe backend");
     if (!addr("delayed_fput")) attach_notices_.push_back("delayed_fput not in /proc/kallsyms: its runs are not seen");
+    // Data symbols are listed only with CONFIG_KALLSYMS_ALL (Debian's arm64 6.1 has it off).
+    if (!addr("__per_cpu_offset") && plan_.functions.count("path_umount"))
+      attach_notices_.push_back(
+          "__per_cpu_offset not in /proc/kallsyms (listed only with CONFIG_KALLSYMS_ALL, shown only with "
+          "CAP_SYSLOG): the kernel's count on a busy mount is not read, its unexplained references are unknown "
+          "(null)");
     if (!addr("io_ring_exit_work"))
       attach_notices_.push_back("io_ring_exit_work not in /proc/kallsyms: ring teardown is not seen");
     if (uring.complete_req < 0)

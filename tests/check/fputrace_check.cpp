@@ -531,8 +531,9 @@ std::string check_holder(const json& busy, uint32_t pid, const std::string& comm
 
 // fputrace-check busy WATCH.jsonl MOUNT CONDITION...: the umount_busy for
 // MOUNT meets every CONDITION: verdict=V, holder=PID (a pin with that origin),
-// unexplained=0 or unexplained=+ (references.unexplained), scanned (the
-// procfs scan ran and says how long after the EBUSY), resolved_by=R.
+// unexplained=0 or unexplained=+ (references.unexplained), unexplained=null
+// (the kernel's count was not read: no guess), scanned (the procfs scan ran and
+// says how long after the EBUSY), resolved_by=R.
 int check_busy(int argc, char** argv) {
   try {
     std::string mount = argv[3];
@@ -553,7 +554,10 @@ int check_busy(int argc, char** argv) {
         for (const auto& p : found["pins"]) ok = ok || p["origin"].value("tgid", 0u) == std::stoul(want);
       } else if (key == "unexplained") {
         const json& u = found["references"]["unexplained"];
-        ok = u.is_number() && (want == "0" ? u.get<int64_t>() == 0 : u.get<int64_t>() > 0);
+        if (want == "null")
+          ok = u.is_null();
+        else
+          ok = u.is_number() && (want == "0" ? u.get<int64_t>() == 0 : u.get<int64_t>() > 0);
       } else {
         throw std::runtime_error("unknown condition " + c);
       }

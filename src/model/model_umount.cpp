@@ -58,6 +58,9 @@ void Model::judge_completeness(Finding& f) const {
 
 std::optional<MountRef> Model::umount_target(const Event& e, std::string& resolved_by) {
   const std::optional<UmountInfo>& u = e.umount;
+  // The kernel names the mount in a namespace: whatever detached mount had
+  // its id before is gone, and the id was given to this one.
+  if (u && u->mount_known && u->mnt_ns) detached_.erase(u->mnt_id);
   if (u && u->mount_known) {
     resolved_by = "kernel";
     MountRef ref = name_mount(u->mnt_id);
@@ -170,6 +173,7 @@ std::vector<Finding> Model::on_detached(const Event& e, const MountRef& mount) {
   Detached d{e.time_ns, mount.path, true};
   detached_[mount.id] = d;
   last_busy_ns_.erase(mount.id);
+  mounts_.forget(mount.id);  // out of every mount table now: its name lives in detached_
   auto on = pins_on_mount_.find(mount.id);
   if (on == pins_on_mount_.end() || on->second.empty()) return {};
   Finding f;

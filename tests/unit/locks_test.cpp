@@ -258,6 +258,22 @@ TEST_F(DetachedTest, ADeferralOnADetachedMountIsNotTakenForAnInternalOne) {
   EXPECT_TRUE(feed(seq.deferred(kworker(), internal, DeferReason::KernelThread)).empty());
 }
 
+TEST_F(DetachedTest, AnIdTheKernelNamesInANamespaceAgainIsANewMount) {
+  seq.backend = Backend::Fentry;
+  EXPECT_TRUE(feed(lazy_umount(44, "/mnt/x")).empty()) << "nothing held it";
+  Event busy = seq.umount(user(1), "", -EBUSY);
+  UmountInfo u;
+  u.mount_known = true;
+  u.mnt_id = 44;  // reused by a new mount
+  u.mnt_ns = 4026531840;
+  u.mount_path = "/mnt/y";
+  busy.umount = u;
+  auto out = feed(busy);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].mount.path, "/mnt/y");
+  EXPECT_FALSE(out[0].mount.detached) << "the old detached mount's mark stayed on its id";
+}
+
 TEST_F(DetachedTest, APlainUmountStillForgetsTheMount) {
   feed(seq.ring_file(user(100), kRing, file(kFile, 44, "/registered")));
   feed(seq.exit(user(100)));

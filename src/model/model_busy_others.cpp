@@ -29,6 +29,32 @@ std::optional<Pin> Model::lock_holder_pin(const LockHolder& h, uint64_t now) con
   return std::nullopt;
 }
 
+std::optional<Pin> Model::same_inode_release(const Event& e) const {
+  if (!e.file.ino) return std::nullopt;
+  auto same = [&](const Pin& p) { return p.file.ino == e.file.ino && p.file.dev == e.file.dev; };
+  for (const auto& [file, entry] : pins_) {  // a rare event: a walk over the pins is fine
+    if (file == e.file.ptr || !same(entry.pin)) continue;
+    Pin p = entry.pin;
+    p.confidence = Confidence::Inferred;
+    p.why += "; the conflicting lock was gone when fputrace read the list: this deferred release of the same "
+             "inode is taken for its holder";
+    return p;
+  }
+  constexpr uint64_t kFinishingNs = 50'000'000;
+  for (auto it = finishing_.rbegin(); it != finishing_.rend(); ++it) {
+    const auto& [began_ns, pin] = *it;
+    if (!same(pin) || began_ns > e.time_ns || e.time_ns - began_ns > kFinishingNs) continue;
+    Pin p = pin;
+    p.confidence = Confidence::Inferred;
+    p.why += fmt::format(
+        "; the conflicting lock was gone when fputrace read the list: this release of the same inode began {:.3f} "
+        "ms before and removed it",
+        static_cast<double>(e.time_ns - began_ns) / 1e6);
+    return p;
+  }
+  return std::nullopt;
+}
+
 std::vector<Finding> Model::on_lock_busy(const Event& e) {
   if (!e.lock) return {};
   Finding f;
@@ -42,6 +68,11 @@ std::vector<Finding> Model::on_lock_busy(const Event& e) {
   if (!e.file.mount_path.empty()) f.mount.path = e.file.mount_path;
   for (const LockHolder& h : e.lock->holders)
     if (auto pin = lock_holder_pin(h, e.time_ns)) f.pins.push_back(std::move(*pin));
+  // The lock list was read after the refusal, outside the kernel's lock: a
+  // deferred release that reached locks_remove_file on another CPU in between
+  // leaves no holder to read. A release of the same inode then is the lock's.
+  if (f.pins.empty() && e.lock->nr_holders == 0 && !e.lock->layout_unknown)
+    if (auto pin = same_inode_release(e)) f.pins.push_back(std::move(*pin));
   if (!f.pins.empty())
     f.verdict = "deferred_release";
   else if (e.lock->nr_holders > 0)

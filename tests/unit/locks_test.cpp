@@ -103,6 +103,29 @@ TEST_F(LockTest, ALockRefusedWhileThePinsFputRunsStillNamesIt) {
   EXPECT_EQ(feed(refused(seq, kFile, 100)).at(0).verdict, "other_holder");
 }
 
+TEST_F(LockTest, AHolderGoneBeforeTheListWasReadIsTheReleaseOfTheSameInode) {
+  seq.backend = Backend::Kprobe;
+  feed(seq.ring_file(user(100), kRing, file(kFile, 44, "/registered")));
+  feed(seq.exit(user(100)));
+  feed(seq.released(kworker(), file(kFile, 44, "/registered")));  // locks_remove_file ran meanwhile
+  Event e = refused(seq, kFile, 100);
+  e.lock->holders.clear();
+  e.lock->nr_holders = 0;
+  auto out = feed(e);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].verdict, "deferred_release");
+  ASSERT_EQ(out[0].pins.size(), 1u);
+  EXPECT_EQ(out[0].pins[0].origin.tgid, 100u);
+  EXPECT_EQ(out[0].pins[0].confidence, Confidence::Inferred);
+  EXPECT_NE(out[0].pins[0].why.find("gone when fputrace read the list"), std::string::npos);
+
+  Event other = refused(seq, kFile, 100);
+  other.lock->holders.clear();
+  other.lock->nr_holders = 0;
+  other.file.ino = 99;  // another inode: not that release
+  EXPECT_EQ(feed(other).at(0).verdict, "unknown");
+}
+
 TEST_F(LockTest, NoHolderReadIsUnknownAndALossBeforeMakesItIncomplete) {
   feed(seq.loss(3));
   Event e = refused(seq, kFile, 1);

@@ -196,6 +196,8 @@ class Model {
   void note_detached_releases(std::vector<Finding>& out);
   // The pin that a conflicting lock's file is, if its release is deferred.
   std::optional<Pin> lock_holder_pin(const LockHolder& h, uint64_t now) const;
+  // No holder left to read: a pin (or a release just begun) of the refused file's inode.
+  std::optional<Pin> same_inode_release(const Event& e) const;
   std::vector<Finding> on_loss(const Event& e);
   // Marks the finding incomplete if a loss falls inside its evidence window.
   void judge_completeness(Finding& f) const;

@@ -25,7 +25,9 @@
 //   exclusive  (fputrace-repro aio-direct --lazy) every attempt whose exclusive
 //          open of the loop device failed with EBUSY has a bdev_busy for that
 //          device node with verdict deferred_release or detached_teardown and
-//          an aio pin from its child; at least one attempt got EBUSY.
+//          a pin of a file on its mount from its child (source aio) or with no
+//          known owner (a raced final fput seen only at its release: said, and
+//          counted in the PASS line); at least one attempt got EBUSY.
 //   aio    some "deferred" event names an attempt's child as origin with source aio
 //   none   no umount_busy, deferred or pin_released at all, and every umount worked
 //
@@ -279,7 +281,7 @@ std::string check_detached(const std::vector<Attempt>& attempts, const std::vect
   return "";
 }
 
-std::string check_exclusive(const std::vector<Attempt>& attempts, const std::vector<json>& watch) {
+std::string check_exclusive(const std::vector<Attempt>& attempts, const std::vector<json>& watch, int& unknown_origin) {
   auto refused = events_named(watch, "bdev_busy");
   int busy = 0;
   for (const auto& a : attempts) {
@@ -292,7 +294,14 @@ std::string check_exclusive(const std::vector<Attempt>& attempts, const std::vec
       if (bytes_of(b["device"]["path"]) != a.device) continue;
       seen = b.dump();
       if (b["verdict"] != "deferred_release" && b["verdict"] != "detached_teardown") continue;
-      for (const auto& p : b["pins"]) explained = explained || (p["origin"]["tgid"] == a.child && p["source"] == "aio");
+      for (const auto& p : b["pins"]) {
+        if (bytes_of(p["file"]["path"]).rfind(a.mount + "/", 0) != 0) continue;  // a file of this attempt's mount
+        if (p["origin"]["tgid"] == a.child && p["source"] == "aio") explained = true;
+        // A final fput that raced with another CPU's drop is seen only at its
+        // release, without its owner (origin.known false: said, not guessed).
+        // Any other origin is a wrong attribution.
+        if (p["origin"].value("known", true) == false) explained = true, ++unknown_origin;
+      }
     }
     if (!explained)
       return seen.empty() ? fmt::format("no bdev_busy for {} (child {})", a.device, a.child)
@@ -621,8 +630,16 @@ int main(int argc, char** argv) {
       failure = check_lock(attempts, watch);
     else if (expect == "detached")
       failure = check_detached(attempts, watch);
-    else if (expect == "exclusive")
-      failure = check_exclusive(attempts, watch);
+    else if (expect == "exclusive") {
+      int unknown_origin = 0;
+      failure = check_exclusive(attempts, watch, unknown_origin);
+      if (failure.empty() && unknown_origin) {
+        fmt::print("PASS exclusive: {} attempt(s); {} pin(s) of the attempt's file with no known owner (a raced "
+                   "final fput, seen at its release)\n",
+                   attempts.size(), unknown_origin);
+        return 0;
+      }
+    }
     else if (expect == "container")
       failure = check_container(attempts, watch, argv);
     else if (expect == "filtered")

@@ -16,17 +16,13 @@ std::optional<Pin> Model::lock_holder_pin(const LockHolder& h, uint64_t now) con
   if (auto it = pins_.find(h.file); it != pins_.end() && same_inode(it->second.pin)) return it->second.pin;
   // __fput began (the release was seen at its entry) but has not yet reached
   // locks_remove_file: the lock is still on the list for a moment.
-  constexpr uint64_t kFinishingNs = 50'000'000;
-  for (auto it = finishing_.rbegin(); it != finishing_.rend(); ++it) {
-    const auto& [began_ns, pin] = *it;
-    if (pin.file.ptr != h.file || !same_inode(pin) || began_ns > now || now - began_ns > kFinishingNs) continue;
-    Pin p = pin;
-    p.confidence = Confidence::Inferred;
-    p.why += fmt::format("; its release (__fput) began {:.3f} ms before and removes the lock near its start",
-                         static_cast<double>(now - began_ns) / 1e6);
-    return p;
-  }
-  return std::nullopt;
+  auto same_file = [&](const Pin& p) { return p.file.ptr == h.file && same_inode(p); };
+  auto explain = [](double ms) {
+    return fmt::format("; its release (__fput) began {:.3f} ms before and removes the lock near its start", ms);
+  };
+  auto found = finishing_pins(same_file, now, 1, explain);
+  if (found.empty()) return std::nullopt;
+  return found.front();
 }
 
 std::optional<Pin> Model::same_inode_release(const Event& e) const {
@@ -40,19 +36,15 @@ std::optional<Pin> Model::same_inode_release(const Event& e) const {
              "inode is taken for its holder";
     return p;
   }
-  constexpr uint64_t kFinishingNs = 50'000'000;
-  for (auto it = finishing_.rbegin(); it != finishing_.rend(); ++it) {
-    const auto& [began_ns, pin] = *it;
-    if (!same(pin) || began_ns > e.time_ns || e.time_ns - began_ns > kFinishingNs) continue;
-    Pin p = pin;
-    p.confidence = Confidence::Inferred;
-    p.why += fmt::format(
+  auto explain = [](double ms) {
+    return fmt::format(
         "; the conflicting lock was gone when fputrace read the list: this release of the same inode began {:.3f} "
         "ms before and removed it",
-        static_cast<double>(e.time_ns - began_ns) / 1e6);
-    return p;
-  }
-  return std::nullopt;
+        ms);
+  };
+  auto found = finishing_pins(same, e.time_ns, 1, explain);
+  if (found.empty()) return std::nullopt;
+  return found.front();
 }
 
 std::vector<Finding> Model::on_lock_busy(const Event& e) {
@@ -81,10 +73,6 @@ std::vector<Finding> Model::on_lock_busy(const Event& e) {
     f.verdict = "unknown";
   return {f};
 }
-
-}  // namespace fputrace
-
-namespace fputrace {
 
 // A block device refused with EBUSY: is a filesystem on it kept alive by a
 // deferred release? Files name their superblock's device (FileRef::dev), the

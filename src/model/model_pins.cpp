@@ -208,4 +208,19 @@ Finding Model::release_pin(uint64_t file, const Event& e, Confidence confidence)
   return f;
 }
 
+std::vector<Pin> Model::finishing_pins(const std::function<bool(const Pin&)>& match, uint64_t now, size_t most,
+                                       const std::function<std::string(double)>& explain) const {
+  constexpr uint64_t kFinishingNs = 50'000'000;
+  std::vector<Pin> out;
+  for (auto it = finishing_.rbegin(); it != finishing_.rend() && out.size() < most; ++it) {
+    const auto& [began_ns, pin] = *it;
+    if (began_ns > now || now - began_ns > kFinishingNs || !match(pin)) continue;
+    Pin p = pin;
+    p.confidence = Confidence::Inferred;
+    p.why += explain(static_cast<double>(now - began_ns) / 1e6);
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
 }  // namespace fputrace

@@ -101,20 +101,17 @@ std::optional<MountRef> Model::umount_target(const Event& e, std::string& resolv
 // them. Without a count (tracepoint backend) nothing is added: no guessing.
 void Model::add_finishing_pins(Finding& busy, const Event& e) const {
   if (!e.umount || !e.umount->refs) return;
-  constexpr uint64_t kFinishingNs = 50'000'000;
   int64_t unexplained =
       references_beyond(*e.umount->refs, static_cast<int64_t>(busy.pins.size() + e.umount->nr_children));
-  for (auto it = finishing_.rbegin(); it != finishing_.rend() && unexplained > 0; ++it) {
-    const auto& [began_ns, pin] = *it;
-    if (pin.mount.id != busy.mount.id || began_ns > e.time_ns || e.time_ns - began_ns > kFinishingNs) continue;
-    Pin p = pin;
-    p.confidence = Confidence::Inferred;
-    p.why += fmt::format(
-        "; its release (__fput) began {:.3f} ms before this EBUSY and drops the mount's reference only at its end",
-        static_cast<double>(e.time_ns - began_ns) / 1e6);
+  if (unexplained <= 0) return;
+  auto on_mount = [&](const Pin& p) { return p.mount.id == busy.mount.id; };
+  auto explain = [](double ms) {
+    return fmt::format("; its release (__fput) began {:.3f} ms before this EBUSY and drops the mount's reference "
+                       "only at its end",
+                       ms);
+  };
+  for (Pin& p : finishing_pins(on_mount, e.time_ns, static_cast<size_t>(unexplained), explain))
     busy.pins.push_back(std::move(p));
-    --unexplained;
-  }
 }
 
 std::vector<Finding> Model::on_umount(const Event& e) {

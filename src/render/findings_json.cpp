@@ -32,6 +32,12 @@ void put_pin_fields(json& j, const Pin& p) {
   if (p.ring) j["ring"] = fmt::format("{:#x}", p.ring);
 }
 
+json pins_json(const std::vector<Pin>& pins) {
+  json out = json::array();
+  for (const Pin& p : pins) out.push_back(pin_to_json(p));
+  return out;
+}
+
 // The conflicting locks; "pinned": its file's release is deferred (in pins).
 json lock_holders_json(const Finding& f) {
   json holders = json::array();
@@ -60,9 +66,7 @@ json lock_busy_json(const Finding& f) {
   j["file"] = {{"ino", f.target_file.ino}, {"path", full_path(f.mount, f.target_file)}};
   j["mount"] = mount_json(f.mount);
   j["verdict"] = f.verdict;
-  json pins = json::array();
-  for (const Pin& p : f.pins) pins.push_back(pin_to_json(p));
-  j["pins"] = pins;
+  j["pins"] = pins_json(f.pins);
   j["holders"] = lock_holders_json(f);
   j["holders_total"] = f.lock->nr_holders;
   if (f.lock->layout_unknown) j["holders_note"] = "this kernel's lock layout is not known: holders not read";
@@ -83,6 +87,7 @@ json pin_to_json(const Pin& p) {
   put_pin_fields(j, p);
   return j;
 }
+
 
 json finding_to_json(const Finding& f) {
   json j;
@@ -136,9 +141,7 @@ json finding_to_json(const Finding& f) {
       j["event"] = "detached_pinned";
       j["time_ns"] = f.time_ns;
       j["mount"] = mount_json(f.mount);
-      json pins = json::array();
-      for (const Pin& p : f.pins) pins.push_back(pin_to_json(p));
-      j["pins"] = pins;
+      j["pins"] = pins_json(f.pins);
       j["caller"] = task_to_json(f.actor);
       break;
     }

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -187,6 +188,12 @@ class Model {
   std::vector<Finding> on_task_exit(const Event& e);
   std::vector<Finding> on_umount(const Event& e);
   void add_finishing_pins(Finding& busy, const Event& e) const;
+  // Pins whose release (__fput) began at most 50 ms before now and that
+  // match, newest first, at most `most` of them: __fput drops the mount and
+  // removes the locks only after its entry, where the release was seen. Each
+  // is marked inferred, its why extended by explain(ms since it began).
+  std::vector<Pin> finishing_pins(const std::function<bool(const Pin&)>& match, uint64_t now, size_t most,
+                                  const std::function<std::string(double)>& explain) const;
   std::vector<Finding> on_pending_at_exit(const Event& e);
   std::vector<Finding> on_lock_busy(const Event& e);
   // umount -l: the pins stay, the mount is remembered as detached.

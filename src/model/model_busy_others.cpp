@@ -32,8 +32,9 @@ std::optional<Pin> Model::same_inode_release(const Event& e) const {
     if (file == e.file.ptr || !same(entry.pin)) continue;
     Pin p = entry.pin;
     p.confidence = Confidence::Inferred;
-    p.why += "; the conflicting lock was gone when fputrace read the list: this deferred release of the same "
-             "inode is taken for its holder";
+    p.why +=
+        "; the conflicting lock was gone when fputrace read the list: this deferred release of the same "
+        "inode is taken for its holder";
     return p;
   }
   auto explain = [](double ms) {

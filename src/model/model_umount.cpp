@@ -106,9 +106,10 @@ void Model::add_finishing_pins(Finding& busy, const Event& e) const {
   if (unexplained <= 0) return;
   auto on_mount = [&](const Pin& p) { return p.mount.id == busy.mount.id; };
   auto explain = [](double ms) {
-    return fmt::format("; its release (__fput) began {:.3f} ms before this EBUSY and drops the mount's reference "
-                       "only at its end",
-                       ms);
+    return fmt::format(
+        "; its release (__fput) began {:.3f} ms before this EBUSY and drops the mount's reference "
+        "only at its end",
+        ms);
   };
   for (Pin& p : finishing_pins(on_mount, e.time_ns, static_cast<size_t>(unexplained), explain))
     busy.pins.push_back(std::move(p));
@@ -142,7 +143,7 @@ std::vector<Finding> Model::on_umount(const Event& e) {
     return {busy};
   }
   if (!mount) return {};
-  constexpr uint32_t kMntDetach = 2;  // umount2's MNT_DETACH
+  constexpr uint32_t kMntDetach = 2;                       // umount2's MNT_DETACH
   uint32_t flags = e.umount ? e.umount->flags : e.detail;  // old logs: in detail
   if (flags & kMntDetach) return on_detached(e, *mount);
   // Unmounted: whatever we still thought was pinned there is gone.

@@ -88,7 +88,6 @@ json pin_to_json(const Pin& p) {
   return j;
 }
 
-
 json finding_to_json(const Finding& f) {
   json j;
   switch (f.kind) {

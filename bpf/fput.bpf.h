@@ -52,22 +52,30 @@ static __always_inline void on_maybe_final_fput(void *ctx, __u64 file, long refs
 	send_deferred(file, reason, 0);
 }
 
-/* __fput entry: the mount reference is about to go. */
+/* A final release run by delayed_fput whose fput was not seen as final. */
+static __always_inline bool send_late_deferral(__u64 file)
+{
+	__u64 run_start = delayed_run_on_this_cpu();
+	if (!run_start || !file_watched((struct file *)file) || from_self())
+		return false;
+	stat_inc(FT_STAT_LATE_DEFERRALS);
+	send_deferred(file, FT_DEFER_SEEN_AT_RELEASE, run_start);
+	return true;
+}
+
+/* __fput entry: the mount reference is about to go. A late deferral (a final
+ * fput that raced with another CPU's drop, so fput saw two references) is
+ * sent before the file's entry is deleted: the entry holds its owner. */
 static __always_inline void on_final_release(__u64 file)
 {
 	struct ft_file_state *st = bpf_map_lookup_elem(&files, &file);
-	bool reported = st && (st->flags & FS_REPORTED);
-	if (st) {
-		bpf_map_delete_elem(&files, &file);
+	bool reported = (st && (st->flags & FS_REPORTED)) || send_late_deferral(file);
+	/* send_deferred() marks the file reported, inserting an entry if it had
+	 * none: delete it whichever way it came to exist. */
+	if ((st || reported) && !bpf_map_delete_elem(&files, &file))
 		stat_inc(FT_STAT_FILES_DELETED);
-	}
-	if (!reported) {
-		__u64 run_start = delayed_run_on_this_cpu();
-		if (!run_start || !file_watched((struct file *)file) || from_self())
-			return;
-		stat_inc(FT_STAT_LATE_DEFERRALS);
-		send_deferred(file, FT_DEFER_SEEN_AT_RELEASE, run_start);
-	}
+	if (!reported)
+		return; /* never reported: the collector has nothing to close */
 	struct ft_event *e = event_new(FT_EV_RELEASED);
 	if (!e)
 		return;

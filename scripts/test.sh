@@ -47,7 +47,7 @@ san=$root/build-san
 if part "sanitizer build (build-san/)" bash -c "
     cmake -S '$root' -B '$san' -DCMAKE_BUILD_TYPE=Debug -DFPUTRACE_SANITIZE=ON \
       -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 >/dev/null &&
-    cmake --build '$san' -j $nproc --target fputrace unit_tests fputrace-repro fputrace-check uring-storm umount-race"; then
+    cmake --build '$san' -j $nproc --target fputrace unit_tests fputrace-repro fputrace-check uring-storm umount-race ring-holder"; then
   part "sanitizer: unit + host tests" \
     ctest --test-dir "$san" --output-on-failure -j 2 -L '^(unit|root)$' --no-tests=error || true
 else
@@ -74,7 +74,7 @@ if part "arm64 cross build (build-arm64/)" bash -c "
     FPUTRACE_SYSROOT='$sysroot' \
       cmake -S '$root' -B '$arm64' -DCMAKE_TOOLCHAIN_FILE='$root/cmake/aarch64-linux-gnu.cmake' \
       -DFPUTRACE_STATIC=ON >/dev/null &&
-    cmake --build '$arm64' -j $nproc --target fputrace fputrace-repro umount-race fputrace-check"; then
+    cmake --build '$arm64' -j $nproc --target fputrace fputrace-repro umount-race ring-holder fputrace-check"; then
   part "arm64 QEMU suites" \
     ctest --test-dir "$arm64" --output-on-failure -j 2 -L arm64 --no-tests=error || true
 else

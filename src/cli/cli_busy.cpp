@@ -1,7 +1,10 @@
 // fputrace busy: what holds a mount now. Live holders, child mounts and
 // propagation from procfs (what fuser -vm sees), plus the deferred releases in
 // flight, caught by tracing the mount for a short while (what fuser cannot see).
+// A block device or a file that is not a mount point goes to
+// cli_busy_targets.cpp.
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,8 +15,8 @@
 #include "fputrace/diagnosis_out.hpp"
 #include "fputrace/escape.hpp"
 #include "fputrace/findings_out.hpp"
-#include "fputrace/model.hpp"
 #include "fputrace/loader.hpp"
+#include "fputrace/model.hpp"
 
 namespace fputrace {
 
@@ -22,18 +25,21 @@ int run_busy(const BusyOptions& o) {
   if (!preflight(error)) return complain(error), 1;
   ProcMounts mounts;
   auto mount = resolve_mount_point(o.path, mounts, error);
-  if (!mount) return complain(error), 1;
+  struct stat st {};
+  if (!mount && ::stat(o.path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+    if (o.filter.active()) return complain(o.path + ": --cgroup and --container apply to mount points only"), 1;
+    return S_ISBLK(st.st_mode) ? run_busy_device(o, st.st_rdev) : run_busy_file(o, st.st_dev, st.st_ino);
+  }
+  if (!mount) return complain(error + "; busy takes a mount point, a block device or a file"), 1;
 
   Model model(mounts);
   std::vector<Finding> deferred;
   TraceOptions topts{o.backend, {mount->id}};
-  auto tracer = start_tracer(
-      topts,
-      naming_cgroups([&](const Event& e) {
-        for (Finding& f : model.apply(e))
-          if (f.kind == Finding::Kind::Deferred) deferred.push_back(f);
-      }),
-      error);
+  auto tracer = start_tracer(topts, naming_cgroups([&](const Event& e) {
+                               for (Finding& f : model.apply(e))
+                                 if (f.kind == Finding::Kind::Deferred) deferred.push_back(f);
+                             }),
+                             error);
   if (!tracer) return complain(error), 1;
   auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(o.watch_ms);
   while (std::chrono::steady_clock::now() < until) tracer->poll(20);

@@ -63,9 +63,10 @@ int main(int argc, char** argv) {
   auto* w = app.add_subcommand("watch", "trace live and explain umount EBUSY as it happens");
   w->add_flag("--json", watch.json, "one JSON object per line");
   auto* wo = w->add_option("-o,--output", watch.output, "write to FILE instead of stdout");
-  auto* wj = w->add_flag("--journal", watch.journal,
-                         "send each finding to the systemd journal: the JSON object as MESSAGE, with fields "
-                         "FPUTRACE_EVENT, FPUTRACE_VERDICT, FPUTRACE_MOUNT, ... (journalctl FPUTRACE_EVENT=umount_busy)");
+  auto* wj =
+      w->add_flag("--journal", watch.journal,
+                  "send each finding to the systemd journal: the JSON object as MESSAGE, with fields "
+                  "FPUTRACE_EVENT, FPUTRACE_VERDICT, FPUTRACE_MOUNT, ... (journalctl FPUTRACE_EVENT=umount_busy)");
   w->add_flag("--journal-export", watch.journal_export,
               "write those journal entries in the journal export format to stdout or -o FILE instead "
               "(for systemd-journal-remote, or where no journald runs)")
@@ -106,8 +107,10 @@ int main(int argc, char** argv) {
   d->add_flag("--json", doctor.json, "JSON output");
 
   fputrace::BusyOptions busy;
-  auto* b = app.add_subcommand("busy", "what holds a mount now: live holders and deferred releases in flight");
-  b->add_option("path", busy.path, "mount point")->required();
+  auto* b = app.add_subcommand(
+      "busy", "what holds a mount, a block device or a file's lock now: live holders and deferred releases in flight");
+  b->add_option("path", busy.path, "mount point, block device (mounts, lazy umounts still held) or file (its locks)")
+      ->required();
   b->add_flag("--json", busy.json, "JSON output");
   b->add_option(
        "--watch-ms", busy.watch_ms,

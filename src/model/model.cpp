@@ -134,6 +134,13 @@ std::vector<Pin> Model::pins_on(int32_t mnt_id) const {
   return out;
 }
 
+std::vector<Pin> Model::pins_on_device(uint32_t dev, std::optional<uint64_t> ino) const {
+  std::vector<Pin> out;
+  for (const auto& [file, entry] : pins_)  // asked once per `busy`: a walk is fine
+    if (entry.pin.file.dev == dev && (!ino || entry.pin.file.ino == *ino)) out.push_back(entry.pin);
+  return out;
+}
+
 ModelEvictions Model::evictions() const {
   ModelEvictions e = evicted_;
   e.rings = rings_.evictions();

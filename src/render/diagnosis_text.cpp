@@ -25,23 +25,6 @@ std::string kill(const LiveHolder& h) {
   return fmt::format("kill PID {} ({})", h.tgid, printable(h.comm));
 }
 
-std::string holder_line(const LiveHolder& h) {
-  const std::string path = printable(h.path);
-  switch (h.source) {
-    case HoldKind::Fd:
-      return fmt::format("{} has {} open as fd {}: {} or close {}.", who(h), path, h.fd, kill(h), path);
-    case HoldKind::Cwd:
-      return fmt::format("{} has its working directory in {}: {} or make it cd elsewhere.", who(h), path, kill(h));
-    case HoldKind::Root:
-      return fmt::format("{} has its root directory in {} (chroot or container): {}.", who(h), path, kill(h));
-    case HoldKind::Exe:
-      return fmt::format("{} runs the program {}: {}.", who(h), path, kill(h));
-    case HoldKind::Mmap:
-      return fmt::format("{} has {} mapped into memory: {}.", who(h), path, kill(h));
-  }
-  return "";
-}
-
 // Indented lines, at most kMaxLines of them, then how many were left out.
 template <typename T, typename F>
 std::string bullet_list(const std::vector<T>& items, F line) {
@@ -123,6 +106,23 @@ std::string diagnosis_text(const MountRef& mount, std::string_view verdict, cons
         "\n{} process(es) could not be inspected (permission denied{}).\n", causes.unreadable_pids,
         ::geteuid() == 0 ? ", even to root: a sandbox or security module hides them" : "; run as root to see them");
   return out;
+}
+
+std::string holder_line(const LiveHolder& h) {
+  const std::string path = printable(h.path);
+  switch (h.source) {
+    case HoldKind::Fd:
+      return fmt::format("{} has {} open as fd {}: {} or close {}.", who(h), path, h.fd, kill(h), path);
+    case HoldKind::Cwd:
+      return fmt::format("{} has its working directory in {}: {} or make it cd elsewhere.", who(h), path, kill(h));
+    case HoldKind::Root:
+      return fmt::format("{} has its root directory in {} (chroot or container): {}.", who(h), path, kill(h));
+    case HoldKind::Exe:
+      return fmt::format("{} runs the program {}: {}.", who(h), path, kill(h));
+    case HoldKind::Mmap:
+      return fmt::format("{} has {} mapped into memory: {}.", who(h), path, kill(h));
+  }
+  return "";
 }
 
 std::vector<std::string> pin_lines(const std::vector<Pin>& pins, uint64_t now_ns) {

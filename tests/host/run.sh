@@ -129,6 +129,18 @@ else
   echo "FAIL tracepoint.exclusive: no notice that block device opens are not seen"; record bdev-notice 1
 fi
 
+# fputrace busy on a block device and on a locked file (issue 14): a loop
+# device whose ext4 was lazily unmounted, and a file whose flock outlived its
+# owner, each held by an io_uring ring another process keeps.
+mkfs.ext4 -q -F "$work/busy.img" 64M
+sh "$(dirname "$0")/../busy-targets.sh" "$FPUTRACE" "$(dirname "$REPRO")/ring-holder" "$work/busy.img" tracepoint \
+  "$work/busy" >"$work/busy.out" 2>&1
+cat "$work/busy.out"
+busy_passed=$(grep -c '^PASS' "$work/busy.out")
+for _ in $(seq "$busy_passed"); do record busy 0; done
+for _ in $(seq "$(grep -c '^FAIL' "$work/busy.out")"); do record busy 1; done
+[[ $busy_passed -eq 5 ]] || { echo "FAIL busy: $busy_passed of 5 cases passed"; record busy-all 1; }
+
 # The EBUSY as the kernel saw it (issue 10), tracepoint backend on this kernel:
 # a relative path from another cwd; a mount only a private mount namespace
 # sees; each way of putting a file into a ring's fixed table; a child mount

@@ -145,6 +145,23 @@ for backend in fentry kprobe tracepoint; do
     cat /tmp/tracepoint.uring-registered.err; fail=$((fail + 1))
   fi
   tag=
+  # fputrace busy on the loop device of a lazily unmounted ext4 and on a file
+  # whose flock outlived its owner, both held by a ring another process keeps
+  # (tests/busy-targets.sh: five cases, one PASS/FAIL line each).
+  if [ $backend = fentry ] && [ -n "$no_fentry" ]; then
+    fentry_refused fentry.busy
+  else
+    sh /payload/busy-targets.sh fputrace /payload/ring-holder /payload/ext4.img $backend /tmp/busy.$backend \
+      >/tmp/busy.$backend.out 2>&1
+    cat /tmp/busy.$backend.out
+    passed=$(grep -c '^PASS' /tmp/busy.$backend.out)
+    failed=$(grep -c '^FAIL' /tmp/busy.$backend.out)
+    pass=$((pass + passed))
+    fail=$((fail + failed))
+    if [ "$passed" -ne 5 ] && [ "$failed" -eq 0 ]; then
+      echo "FAIL $backend.busy: busy-targets.sh stopped after $passed case(s)"; fail=$((fail + 1))
+    fi
+  fi
 done
 head -n 1 /tmp/$main_backend.uring-registered.err
 

@@ -24,7 +24,8 @@ fi
 work=$(mktemp -d /tmp/fputrace-qemu.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/payload"
-cp "$fputrace" "$repro" "$check" "$(dirname "$repro")/umount-race" "$work/payload/"
+cp "$fputrace" "$repro" "$check" "$(dirname "$repro")/umount-race" "$(dirname "$repro")/ring-holder" \
+  "$here/../busy-targets.sh" "$work/payload/"
 # aio-direct needs a block-backed filesystem: ext4 on a loop device.
 truncate -s 64M "$work/payload/ext4.img"
 mkfs.ext4 -q -F "$work/payload/ext4.img"

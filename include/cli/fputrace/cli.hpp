@@ -13,8 +13,8 @@ namespace fputrace {
 
 struct WatchOptions {
   bool json = false;
-  bool journal = false;         // findings to journald, an entry per JSON object
-  bool journal_export = false;  // the same entries in the journal's export format, to output
+  bool journal = false;             // findings to journald, an entry per JSON object
+  bool journal_export = false;      // the same entries in the journal's export format, to output
   std::string output;               // "" = stdout
   std::string metrics_file;         // Prometheus textfile, rewritten every kMetricsEvery
   std::vector<std::string> mounts;  // --mount PATH...
@@ -49,6 +49,10 @@ struct BusyOptions {
   TaskFilter filter;
 };
 int run_busy(const BusyOptions& o);
+// busy on a block device (its mounts, a lazy umount still held, openers) or a
+// file (its locks and who holds it): cli_busy_targets.cpp.
+int run_busy_device(const BusyOptions& o, uint64_t rdev);
+int run_busy_file(const BusyOptions& o, uint64_t dev, uint64_t ino);
 
 struct UmountOptions {
   std::string path;

@@ -99,11 +99,11 @@ struct Finding {
 // describes does (a file released, a ring torn down, its owner's process
 // exited); the caps bound what a lost record would otherwise leave behind.
 struct ModelLimits {
-  size_t files = 131072;   // file states without a pin (4 processes x 19000 registered files fit)
-  size_t pins = 131072;    // pins (each one an explanation: evicting one is counted apart)
-  size_t rings = 16384;    // io_uring rings with files the model follows
-  size_t requests = 65536; // per-request records (old event logs only)
-  size_t mounts = 4096;    // mount points named by the kernel, last EBUSY per mount
+  size_t files = 131072;    // file states without a pin (4 processes x 19000 registered files fit)
+  size_t pins = 131072;     // pins (each one an explanation: evicting one is counted apart)
+  size_t rings = 16384;     // io_uring rings with files the model follows
+  size_t requests = 65536;  // per-request records (old event logs only)
+  size_t mounts = 4096;     // mount points named by the kernel, last EBUSY per mount
   // How long the state of a file whose owner's process exited (and that no
   // pin holds) is kept: a deferral from that exit still finds its origin.
   uint64_t retire_after_ns = 1'000'000'000;
@@ -134,6 +134,9 @@ class Model {
 
   // The pins that hold a mount right now.
   std::vector<Pin> pins_on(int32_t mnt_id) const;
+  // The pins on a filesystem (kernel dev_t, FileRef::dev), of any of its
+  // mounts, detached ones included; with ino, only those of that inode.
+  std::vector<Pin> pins_on_device(uint32_t dev, std::optional<uint64_t> ino = std::nullopt) const;
   size_t pin_count() const { return pins_.size(); }
   ModelEvictions evictions() const;
   ModelSize size() const;
@@ -260,7 +263,7 @@ class Model {
   // (seq, file) in creation order, for the caps; entries of files gone,
   // pinned or recreated since are skipped when met (and compacted away).
   std::deque<Key> file_order_;
-  std::set<Key> retired_;  // (retired_at, file)
+  std::set<Key> retired_;                                           // (retired_at, file)
   std::unordered_map<uint32_t, std::set<uint64_t>> files_of_tgid_;  // by origin, until that process exits
   CappedMap<uint64_t, RingState> rings_;
   CappedMap<uint64_t, Request> requests_;

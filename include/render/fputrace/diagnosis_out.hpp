@@ -32,6 +32,8 @@ nlohmann::json references_json(int64_t explained, std::optional<int64_t> kernel_
 std::string diagnosis_text(const MountRef& mount, std::string_view verdict, const LiveCauses& causes,
                            const std::vector<std::string>& deferred_pin_lines);
 std::vector<std::string> pin_lines(const std::vector<Pin>& pins, uint64_t now_ns);
+// "db (pid 7) has /mnt/x/f open as fd 3: kill PID 7 (db) or close /mnt/x/f."
+std::string holder_line(const LiveHolder& h);
 
 // An EBUSY finding's whole diagnosis: the paragraphs, what the kernel's count
 // says, and when processes were looked at. "" when no diagnosis was made.

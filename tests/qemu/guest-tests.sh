@@ -137,7 +137,7 @@ for backend in fentry kprobe tracepoint; do
   # tracepoint: there fputrace must say that it does not see it.
   tag=exclusive
   if [ $backend != tracepoint ]; then
-    run $backend aio-direct exclusive --attempts 10 --until-busy --lazy --image /payload/ext4.img
+    run $backend aio-direct exclusive --attempts 30 --until-busy --lazy --image /payload/ext4.img
   elif grep -q "block device opens refused with EBUSY are not seen" /tmp/tracepoint.uring-registered.err; then
     echo "PASS tracepoint.exclusive: not traceable on this backend, and fputrace says so"; pass=$((pass + 1))
   else
@@ -145,9 +145,14 @@ for backend in fentry kprobe tracepoint; do
     cat /tmp/tracepoint.uring-registered.err; fail=$((fail + 1))
   fi
   tag=
-  # fputrace busy on the loop device of a lazily unmounted ext4 and on a file
-  # whose flock outlived its owner, both held by a ring another process keeps
-  # (tests/busy-targets.sh: five cases, one PASS/FAIL line each).
+done
+head -n 1 /tmp/$main_backend.uring-registered.err
+
+# fputrace busy on the loop device of a lazily unmounted ext4 and on a file
+# whose flock outlived its owner, both held by a ring another process keeps
+# (tests/busy-targets.sh: five cases, one PASS/FAIL line each). After the
+# reproducer cases, so that its mounts and loop devices do not change their races.
+for backend in fentry kprobe tracepoint; do
   if [ $backend = fentry ] && [ -n "$no_fentry" ]; then
     fentry_refused fentry.busy
   else
@@ -163,7 +168,6 @@ for backend in fentry kprobe tracepoint; do
     fi
   fi
 done
-head -n 1 /tmp/$main_backend.uring-registered.err
 
 # fputrace started after the registration (the production case): the ring's
 # file table is read at exit. The events must hold a ring_file found at exit

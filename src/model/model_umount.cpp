@@ -168,6 +168,7 @@ std::vector<Finding> Model::on_umount(const Event& e) {
 // it still hold it (and its superblock, and its block device). They stay;
 // the mount is remembered by where it was until the last one goes.
 std::vector<Finding> Model::on_detached(const Event& e, const MountRef& mount) {
+  if (reports_gone_mount(mount.id)) return {};
   Detached d{e.time_ns, mount.path, true};
   detached_[mount.id] = d;
   last_busy_ns_.erase(mount.id);
@@ -191,6 +192,24 @@ std::vector<Finding> Model::on_detached(const Event& e, const MountRef& mount) {
   return {f};
 }
 
+// A umount -l is recorded when it returns, after the kernel's RCU wait: the
+// deferrals on the mount it detached may already have said "detached", and
+// their releases have ended the mount, before its record comes. Remembering
+// the name then would give it to the next mount that reuses the id (a loop of
+// mounts does that at once). It is that mount if the newest gone mount with
+// this id went without a traced umount and nothing spoke of the id since.
+bool Model::reports_gone_mount(int32_t mnt_id) {
+  if (auto on = pins_on_mount_.find(mnt_id); on != pins_on_mount_.end() && !on->second.empty()) return false;
+  if (kernel_mount_paths_.find(mnt_id) || mount_first_seen_ns_.contains(mnt_id)) return false;
+  for (auto it = gone_detached_.rbegin(); it != gone_detached_.rend(); ++it) {
+    if (it->mount.id != mnt_id) continue;
+    if (it->umount_seen || it->late_umount_seen) return false;
+    it->late_umount_seen = true;
+    return true;
+  }
+  return false;
+}
+
 void Model::note_detached_releases(std::vector<Finding>& out) {
   size_t n = out.size();
   for (size_t i = 0; i < n; ++i) {
@@ -209,7 +228,8 @@ void Model::note_detached_releases(std::vector<Finding>& out) {
     gone.release_confidence = out[i].release_confidence;
     gone.verdict = d->umount_seen ? "after_umount" : "seen_detached";
     constexpr size_t kGoneKept = 64;
-    gone_detached_.push_back(GoneDetached{gone.time_ns, out[i].pins.at(0).file.dev, gone.mount, out[i].pins.at(0)});
+    gone_detached_.push_back(
+        GoneDetached{gone.time_ns, out[i].pins.at(0).file.dev, gone.mount, out[i].pins.at(0), d->umount_seen});
     if (gone_detached_.size() > kGoneKept) gone_detached_.pop_front();
     detached_.erase(id);
     kernel_mount_paths_.erase(id);

@@ -265,8 +265,7 @@ TEST_F(DetachedTest, ADeferralOnADetachedMountIsNotTakenForAnInternalOne) {
   FileRef f = file(kFile, 57, "/data");
   f.mount_path = "/";  // the walk of a detached mount ends at itself
   f.mount_detached = true;
-  Event e = seq.deferred_owned(kworker(), f, DeferReason::KernelThread,
-                               Seq::owner(user(100), OwnerKind::Aio, 0x5000));
+  Event e = seq.deferred_owned(kworker(), f, DeferReason::KernelThread, Seq::owner(user(100), OwnerKind::Aio, 0x5000));
   auto out = feed(e);
   ASSERT_EQ(out.size(), 1u) << "dropped as a kernel-internal mount";
   EXPECT_EQ(out[0].kind, Finding::Kind::Deferred);
@@ -279,6 +278,52 @@ TEST_F(DetachedTest, ADeferralOnADetachedMountIsNotTakenForAnInternalOne) {
   FileRef internal = file(kFile + 1, 58, "/pipe");
   internal.mount_path = "/";  // not detached: an internal mount (old logs)
   EXPECT_TRUE(feed(seq.deferred(kworker(), internal, DeferReason::KernelThread)).empty());
+}
+
+// Seen in a sid guest: a loop of aio O_DIRECT attempts, each on a new ext4
+// mount that reuses id 34. The umount -l of the first was recorded at its
+// return, after its only deferral had gone; the second mount's deferral then
+// got the first one's name.
+TEST_F(DetachedTest, AUmountRecordAfterItsMountWentDoesNotNameTheNextMountWithItsId) {
+  seq.backend = Backend::Fentry;
+  auto detached_file = [](uint64_t ptr) {
+    FileRef f = file(ptr, 34, "/repro.dat");
+    f.mount_path = "/";
+    f.mount_detached = true;
+    return f;
+  };
+  Owner first = Seq::owner(user(244), OwnerKind::Aio, 0x5000);
+  feed(seq.deferred_owned(kworker(), detached_file(kFile), DeferReason::KernelThread, first));
+  auto gone = feed(seq.released(kworker(), detached_file(kFile)));
+  ASSERT_EQ(gone.size(), 2u);
+  ASSERT_EQ(gone[1].kind, Finding::Kind::DetachedReleased);
+  Event late = lazy_umount(34, "/");
+  late.path = "/tmp/first";
+  late.umount->mnt_ns = 4026531840;  // read at entry, when it was still attached
+  EXPECT_TRUE(feed(late).empty());
+
+  Owner second = Seq::owner(user(248), OwnerKind::Aio, 0x5000);
+  auto deferred = feed(seq.deferred_owned(kworker(), detached_file(kFile + 1), DeferReason::KernelThread, second));
+  ASSERT_EQ(deferred.size(), 1u);
+  EXPECT_EQ(deferred[0].mount.path, "") << "the gone mount's name was given to the next one with its id";
+  Event own = lazy_umount(34, "/");
+  own.path = "/tmp/second";
+  own.umount->mnt_ns = 4026531840;
+  auto pinned = feed(own);
+  ASSERT_EQ(pinned.size(), 1u);
+  EXPECT_EQ(pinned[0].kind, Finding::Kind::DetachedPinned);
+  ASSERT_EQ(pinned[0].pins.size(), 1u);
+  EXPECT_EQ(full_path(pinned[0].pins[0].mount, pinned[0].pins[0].file), "/tmp/second/repro.dat");
+
+  // The same id's next umount -l with nothing held: a new mount, its name kept.
+  feed(seq.released(kworker(), detached_file(kFile + 1)));
+  Event third = lazy_umount(34, "/");
+  third.path = "/tmp/third";
+  third.umount->mnt_ns = 4026531840;
+  EXPECT_TRUE(feed(third).empty());
+  feed(seq.deferred_owned(kworker(), detached_file(kFile + 2), DeferReason::KernelThread,
+                          Seq::owner(user(252), OwnerKind::Aio, 0x5000)));
+  EXPECT_EQ(model.pins_on(34).at(0).mount.path, "/tmp/third");
 }
 
 TEST_F(DetachedTest, AnIdTheKernelNamesInANamespaceAgainIsANewMount) {
@@ -390,8 +435,8 @@ TEST_F(BdevTest, AReusedMountIdIsNotDetachedAnyMore) {
   feed(seq.released(kworker(), on_loop(true)));
   FileRef again = on_loop(false);
   again.ptr = kFile + 8;
-  auto out = feed(seq.deferred_owned(kworker(), again, DeferReason::KernelThread,
-                                     Seq::owner(user(101), OwnerKind::Aio, 0x5000)));
+  auto out = feed(
+      seq.deferred_owned(kworker(), again, DeferReason::KernelThread, Seq::owner(user(101), OwnerKind::Aio, 0x5000)));
   ASSERT_EQ(out.size(), 1u);
   EXPECT_FALSE(out[0].mount.detached);
   EXPECT_EQ(out[0].mount.path, "/mnt/x");

@@ -201,6 +201,7 @@ class Model {
   std::vector<Finding> on_lock_busy(const Event& e);
   // umount -l: the pins stay, the mount is remembered as detached.
   std::vector<Finding> on_detached(const Event& e, const MountRef& mount);
+  bool reports_gone_mount(int32_t mnt_id);
   std::vector<Finding> on_bdev_busy(const Event& e);
   // After a release: a detached mount whose last pin went is gone for good.
   void note_detached_releases(std::vector<Finding>& out);
@@ -288,6 +289,8 @@ class Model {
     uint32_t dev = 0;
     MountRef mount;
     Pin last_pin;
+    bool umount_seen = false;       // its umount -l was traced before it went
+    bool late_umount_seen = false;  // its umount -l's record came after it went
   };
   std::deque<GoneDetached> gone_detached_;
   // Pins whose release was seen at __fput's entry, lately, newest last, with

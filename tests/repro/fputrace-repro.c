@@ -74,6 +74,7 @@ static void usage(FILE *f)
 		"usage: " PROG " SCENARIO [--base DIR] [--attempts N] [--until-busy] [--image FILE]\n"
 		"                      [--hold-ms N] [--hostile-names] [--register MODE]\n"
 		"                      [--relative-umount] [--lock flock|ofd] [--lazy]\n"
+		"                      [--throttle-reads CGROUP2]\n"
 		"\n"
 		"Per attempt: mount a fresh tmpfs (aio-direct: the ext4 image on a loop device)\n"
 		"on a new directory under DIR (default /tmp), fork a child that runs SCENARIO\n"
@@ -106,6 +107,10 @@ static void usage(FILE *f)
 		"                  aio-direct: while the reads are in flight, and after the reap\n"
 		"                  the loop device is opened exclusively (as mkfs does;\n"
 		"                  \"exclusive\": EBUSY or ok; --until-busy stops at an EBUSY)\n"
+		"  --throttle-reads CGROUP2\n"
+		"                  aio-direct: the child's reads are throttled (io.max rbps on\n"
+		"                  the loop device, in a new cgroup under the cgroup2 mount\n"
+		"                  CGROUP2), so they are still in flight after the reap\n"
 		"  --hold-ms N     uring-registered: the child sleeps N ms after registering the\n"
 		"                  file (and closing its fd) before it exits (default 0)\n"
 		"  --hostile-names names that are not UTF-8: the child's comm, the file's name\n"
@@ -214,7 +219,7 @@ int main(int argc, char **argv)
 		bool takes_val = !strcmp(opt, "--base") || !strcmp(opt, "--attempts") ||
 				 !strcmp(opt, "--image") || !strcmp(opt, "--dir") ||
 				 !strcmp(opt, "--hold-ms") || !strcmp(opt, "--register") ||
-				 !strcmp(opt, "--lock");
+				 !strcmp(opt, "--lock") || !strcmp(opt, "--throttle-reads");
 
 		if (takes_val) {
 			if (i + 1 >= argc) {
@@ -268,6 +273,8 @@ int main(int argc, char **argv)
 			}
 		} else if (!strcmp(opt, "--lazy")) {
 			g_lazy = true;
+		} else if (!strcmp(opt, "--throttle-reads")) {
+			g_throttle_root = val;
 		} else if (!strcmp(opt, "--relative-umount")) {
 			g_relative_umount = true;
 		} else if (!strcmp(opt, "--until-busy")) {
@@ -292,6 +299,10 @@ int main(int argc, char **argv)
 	}
 	if (g_lazy && ((sc != SC_AIO_DIRECT && sc != SC_URING_REGISTERED) || keep_mounted)) {
 		setup_error("--lazy needs aio-direct or uring-registered (and no --keep-mounted)");
+		return 1;
+	}
+	if (g_throttle_root && sc != SC_AIO_DIRECT) {
+		setup_error("--throttle-reads needs aio-direct");
 		return 1;
 	}
 	if (g_hold_ms && sc != SC_URING_REGISTERED)
@@ -501,6 +512,7 @@ int main(int argc, char **argv)
 		}
 	}
 
+	throttle_remove();
 	if (made_image[0])
 		unlink(made_image);
 	return rc;

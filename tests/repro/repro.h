@@ -111,6 +111,10 @@ struct attempt_ctx;
 int parent_lazy_umount(struct attempt_ctx *a, int pipe_fd);
 int parent_try_exclusive(const struct attempt_ctx *a);
 int wait_for_exclusive(const struct attempt_ctx *a, const char *scenario, long attempt);
+extern const char *g_throttle_root; /* --throttle-reads: a cgroup2 mount, or NULL */
+int throttle_device(const char *device);
+void throttle_join(void);
+void throttle_remove(void);
 
 /* repro_loop.c */
 struct loopdev {

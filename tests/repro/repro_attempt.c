@@ -138,6 +138,8 @@ int attempt_setup(enum scenario sc, const char *base, const char *image,
 	if (sc == SC_AIO_DIRECT) {
 		if (loop_attach(image, base, &a->loop) < 0)
 			return -1;
+		if (g_throttle_root && throttle_device(a->loop.path) < 0)
+			return -1;
 		if (mount(a->loop.path, a->dir, "ext4", 0, NULL) < 0) {
 			setup_error("mount -t ext4 %s (%s) on %s: %s", a->loop.path, image, a->dir,
 				    strerror(errno));

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "repro.h"
@@ -69,4 +71,86 @@ int wait_for_exclusive(const struct attempt_ctx *a, const char *scenario, long a
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * --throttle-reads CGROUP2: the child's O_DIRECT reads go through blk-throttle
+ * (io.max rbps on the loop device, in a cgroup of its own), so they are still
+ * in flight after umount -l and the reap (5.10 and sid under TCG: refused at
+ * the first attempt 10 times of 10, the device free 12-45 ms later). Without it the race is the machine's: the reads,
+ * their completion, the deferred __fput and the filesystem's teardown can all
+ * finish during umount -l's RCU wait (sid under TCG lost 30 of 30 races), and
+ * the exclusive open then finds nothing to be refused by.
+ */
+const char *g_throttle_root;
+static char throttle_dir[PATH_MAX];
+
+#define THROTTLE_RBPS (1 << 20) /* 1 MiB/s; the child reads 2 MiB */
+
+static int write_text(const char *dir, const char *name, const char *text)
+{
+	char path[PATH_MAX];
+	int fd, err = 0;
+	ssize_t len = (ssize_t)strlen(text);
+
+	if (join_path(path, sizeof(path), dir, name) < 0)
+		return ENAMETOOLONG;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	if (write(fd, text, (size_t)len) != len)
+		err = errno ? errno : EIO;
+	close(fd);
+	return err;
+}
+
+int throttle_device(const char *device)
+{
+	char rule[64];
+	struct stat st;
+	int err;
+
+	if (!throttle_dir[0]) {
+		if ((size_t)snprintf(throttle_dir, sizeof(throttle_dir), "%s/fputrace-repro.%d", g_throttle_root,
+				     (int)getpid()) >= sizeof(throttle_dir)) {
+			setup_error("--throttle-reads path too long");
+			return -1;
+		}
+		if ((err = write_text(g_throttle_root, "cgroup.subtree_control", "+io")) != 0) {
+			setup_error("enable the io controller in %s/cgroup.subtree_control (a cgroup2 mount?): %s",
+				    g_throttle_root, strerror(err));
+			return -1;
+		}
+		if (mkdir(throttle_dir, 0755) < 0 && errno != EEXIST) {
+			setup_error("mkdir %s: %s", throttle_dir, strerror(errno));
+			return -1;
+		}
+	}
+	if (stat(device, &st) < 0) {
+		setup_error("stat %s: %s", device, strerror(errno));
+		return -1;
+	}
+	snprintf(rule, sizeof(rule), "%u:%u rbps=%d", major(st.st_rdev), minor(st.st_rdev), THROTTLE_RBPS);
+	if ((err = write_text(throttle_dir, "io.max", rule)) != 0) {
+		setup_error("write \"%s\" to %s/io.max: %s", rule, throttle_dir, strerror(err));
+		return -1;
+	}
+	return 0;
+}
+
+/* In the child, before its reads: into the throttled cgroup. */
+void throttle_join(void)
+{
+	int err;
+
+	if (throttle_dir[0] && (err = write_text(throttle_dir, "cgroup.procs", "0")) != 0)
+		child_fail("join %s: %s", throttle_dir, strerror(err));
+}
+
+/* After the last attempt: its processes are all reaped. */
+void throttle_remove(void)
+{
+	if (throttle_dir[0] && rmdir(throttle_dir) < 0)
+		warnx_("rmdir %s: %s", throttle_dir, strerror(errno));
+	throttle_dir[0] = '\0';
 }

@@ -63,6 +63,7 @@ static void child_aio_direct(const char *dir, int pipe_fd)
 	void *buf = NULL;
 	int fd, ret, i;
 
+	throttle_join();
 	if (join_path(path, sizeof(path), dir, AIO_FILE_NAME) < 0)
 		child_fail("path too long");
 	fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);

@@ -77,9 +77,10 @@ int wait_for_exclusive(const struct attempt_ctx *a, const char *scenario, long a
  * --throttle-reads CGROUP2: the child's O_DIRECT reads go through blk-throttle
  * (io.max rbps on the loop device, in a cgroup of its own), so they are still
  * in flight after umount -l and the reap (5.10 and sid under TCG: refused at
- * the first attempt 10 times of 10, the device free 12-45 ms later). Without it the race is the machine's: the reads,
- * their completion, the deferred __fput and the filesystem's teardown can all
- * finish during umount -l's RCU wait (sid under TCG lost 30 of 30 races), and
+ * the first attempt 10 times of 10, the device free 12-45 ms later). Without
+ * it the race is the machine's: the reads, their completion, the deferred
+ * __fput and the filesystem's teardown can all finish during umount -l's RCU
+ * wait (sid under TCG lost 30 of 30 races), and
  * the exclusive open then finds nothing to be refused by.
  */
 const char *g_throttle_root;

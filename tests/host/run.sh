@@ -63,15 +63,20 @@ run_case() {  # run_case READS BACKEND SCENARIO EXPECT ATTEMPTS [REPRO-OPTIONS..
 # fputrace started after the registration (the production case): the ring's
 # file table is read when the process exits. The events must show a ring_file
 # found at exit (detail 1), else the registration was seen and nothing was
-# tested. A run where the release beat the umount proves nothing: up to 3 tries.
+# tested. A run where the release beat the umount proves nothing: up to 3
+# tries. The child exits once fputrace runs the command (--hold-until): a fixed
+# hold lost to the sanitizer build's slow start in CI.
 run_late_case() {  # run_late_case READS BACKEND
   local reads=$1 backend=$2 name="$1.$2.uring-registered-late" try st out
   for try in 1 2 3; do
-    "$REPRO" uring-registered --hold-ms 1500 >"$work/$name.repro.jsonl" 2>"$work/$name.repro.stderr" &
+    rm -f "$work/$name.go"
+    "$REPRO" uring-registered --hold-until "$work/$name.go" >"$work/$name.repro.jsonl" \
+      2>"$work/$name.repro.stderr" &
     local rp=$!
     sleep 0.5
-    # The command: wait until the reproducer has tried its umount.
-    if ! FPUTRACE_READS=$reads "$FPUTRACE" watch --json --backend "$backend" -o "$work/$name.watch.jsonl"         --events "$work/$name.events.jsonl" -- sh -c "for i in \$(seq 100); do
+    # The command: let the child exit, wait until the reproducer has tried its umount.
+    if ! FPUTRACE_READS=$reads "$FPUTRACE" watch --json --backend "$backend" -o "$work/$name.watch.jsonl" \
+        --events "$work/$name.events.jsonl" -- sh -c "touch '$work/$name.go'; for i in \$(seq 100); do
           grep -q '\"umount\"' '$work/$name.repro.jsonl' && break; sleep 0.1; done; sleep 0.3" \
         2>"$work/$name.stderr"; then
       wait $rp

@@ -74,7 +74,7 @@ static void usage(FILE *f)
 		"usage: " PROG " SCENARIO [--base DIR] [--attempts N] [--until-busy] [--image FILE]\n"
 		"                      [--hold-ms N] [--hostile-names] [--register MODE]\n"
 		"                      [--relative-umount] [--lock flock|ofd] [--lazy]\n"
-		"                      [--throttle-reads CGROUP2]\n"
+		"                      [--hold-until FILE] [--throttle-reads CGROUP2]\n"
 		"\n"
 		"Per attempt: mount a fresh tmpfs (aio-direct: the ext4 image on a loop device)\n"
 		"on a new directory under DIR (default /tmp), fork a child that runs SCENARIO\n"
@@ -113,6 +113,8 @@ static void usage(FILE *f)
 		"                  CGROUP2), so they are still in flight after the reap\n"
 		"  --hold-ms N     uring-registered: the child sleeps N ms after registering the\n"
 		"                  file (and closing its fd) before it exits (default 0)\n"
+		"  --hold-until FILE  uring-registered: then the child waits until FILE exists\n"
+		"                  (at most 120 s) before it exits\n"
 		"  --hostile-names names that are not UTF-8: the child's comm, the file's name\n"
 		"                  and the mount directory hold invalid bytes, control characters\n"
 		"                  and characters cut at the kernel's and BPF's name limits;\n"
@@ -219,7 +221,8 @@ int main(int argc, char **argv)
 		bool takes_val = !strcmp(opt, "--base") || !strcmp(opt, "--attempts") ||
 				 !strcmp(opt, "--image") || !strcmp(opt, "--dir") ||
 				 !strcmp(opt, "--hold-ms") || !strcmp(opt, "--register") ||
-				 !strcmp(opt, "--lock") || !strcmp(opt, "--throttle-reads");
+				 !strcmp(opt, "--lock") || !strcmp(opt, "--throttle-reads") ||
+				 !strcmp(opt, "--hold-until");
 
 		if (takes_val) {
 			if (i + 1 >= argc) {
@@ -273,6 +276,8 @@ int main(int argc, char **argv)
 			}
 		} else if (!strcmp(opt, "--lazy")) {
 			g_lazy = true;
+		} else if (!strcmp(opt, "--hold-until")) {
+			g_hold_until = val;
 		} else if (!strcmp(opt, "--throttle-reads")) {
 			g_throttle_root = val;
 		} else if (!strcmp(opt, "--relative-umount")) {
@@ -303,6 +308,10 @@ int main(int argc, char **argv)
 	}
 	if (g_throttle_root && sc != SC_AIO_DIRECT) {
 		setup_error("--throttle-reads needs aio-direct");
+		return 1;
+	}
+	if (g_hold_until && sc != SC_URING_REGISTERED) {
+		setup_error("--hold-until needs uring-registered");
 		return 1;
 	}
 	if (g_hold_ms && sc != SC_URING_REGISTERED)

@@ -62,6 +62,7 @@ const char *file_name(const char *usual);
 /* --hold-ms: uring-registered's child waits this long after registering the
  * file (and closing its fd) before it exits, so a tracer can start late. */
 extern long g_hold_ms;
+extern const char *g_hold_until;
 
 /* --register: how uring-registered puts its file into the ring's fixed file
  * table (names in repro_children_uring.c). */

@@ -62,7 +62,6 @@ std::vector<Finding> Model::on_delayed_run(const Event& e, bool end) {
     return {};
   }
   delayed_run_active_ = false;
-  last_done_run_started_ns_ = delayed_run_started_ns_;
   if (sees_releases(e.backend)) return {};
   // Without __fput probes: a delayed_fput run releases everything queued
   // before it started.
@@ -142,8 +141,7 @@ Pin Model::pin_for(const FileState& fs, const Event& e, Holder holder, Confidenc
 }
 
 std::optional<Finding> Model::set_pin(const Event& e, uint64_t file, Holder holder, Confidence confidence,
-                                      const std::string& why, uint64_t queued_since) {
-  uint64_t since = queued_since ? queued_since : e.time_ns;
+                                      const std::string& why) {
   auto fs = files_.find(file);
   if (fs == files_.end()) return std::nullopt;
   auto existing = pins_.find(file);
@@ -151,7 +149,7 @@ std::optional<Finding> Model::set_pin(const Event& e, uint64_t file, Holder hold
     Pin& pin = existing->second.pin;
     bool changed = pin.holder != holder || (confidence == Confidence::Observed && pin.confidence != confidence);
     if (!changed) return std::nullopt;
-    set_holder(file, pin, holder, std::max(since, pin.since_ns));
+    set_holder(file, pin, holder, e.time_ns);
     if (confidence == Confidence::Observed) pin.confidence = confidence;
     pin.why = why;
     pin.file = fs->second.file;
@@ -159,7 +157,6 @@ std::optional<Finding> Model::set_pin(const Event& e, uint64_t file, Holder hold
     return f;
   }
   Pin pin = pin_for(fs->second, e, holder, confidence, why);
-  pin.since_ns = pin.holder_since_ns = since;
   Finding f{Finding::Kind::Deferred, e.time_ns, e.backend, pin.mount, {pin}, e.task};
   add_pin(file, std::move(pin));
   return f;

@@ -157,7 +157,6 @@ std::vector<Finding> Model::on_ring_exit(const Event& e, bool end) {
   RingState* ring = rings_.find(e.ring);
   if (!ring) return {};
   ring->torn_down = true;
-  if (!end) ring->exit_started_ns = e.time_ns;
   std::vector<Finding> out;
   if (!sees_releases(e.backend)) out = pins_for_teardown(e, *ring, end);  // else fput probes report each file
   // The ring is freed once its exit work returns (its requests are done): its
@@ -168,15 +167,9 @@ std::vector<Finding> Model::on_ring_exit(const Event& e, bool end) {
 
 // Without fput probes: the ring's exit work drops its fixed files and
 // cancelled requests on a kworker, so their last fput lands on the
-// delayed_fput list. That is inferred from the teardown we saw. They were
-// queued at some moment of the exit work, not at its end: a delayed_fput run
-// on another CPU may start, take them and end before the exit work returns.
-// Such a run, already over, gets no second chance: they are released at once.
+// delayed_fput list. That is inferred from the teardown we saw.
 std::vector<Finding> Model::pins_for_teardown(const Event& e, const RingState& ring, bool end) {
   std::vector<Finding> out;
-  uint64_t queued_since = end && ring.exit_started_ns ? ring.exit_started_ns : e.time_ns;
-  bool taken_by_ended_run = end && ring.exit_started_ns && last_done_run_started_ns_ >= ring.exit_started_ns;
-  std::vector<uint64_t> taken;
   for (uint64_t file : ring.files) {
     auto fs = files_.find(file);
     if (fs == files_.end() || !fs->second.origin) continue;
@@ -187,13 +180,7 @@ std::vector<Finding> Model::pins_for_teardown(const Event& e, const RingState& r
     std::string why = o.registered ? fmt::format("{} torn down by {} ({})", registration(o), e.task.comm, e.task.tid)
                                    : fmt::format("request pending on io_uring ring {:#x} torn down by {} ({})", e.ring,
                                                  e.task.comm, e.task.tid);
-    if (auto f = set_pin(e, file, holder, Confidence::Inferred, why, queued_since)) out.push_back(*f);
-    if (taken_by_ended_run) taken.push_back(file);
-  }
-  for (uint64_t file : taken) {
-    if (!pins_.count(file)) continue;
-    out.push_back(release_pin(file, e, Confidence::Inferred));
-    forget_file(file);
+    if (auto f = set_pin(e, file, holder, Confidence::Inferred, why)) out.push_back(*f);
   }
   return out;
 }

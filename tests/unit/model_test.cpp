@@ -1,4 +1,5 @@
 #include "fputrace/model.hpp"
+#include "fputrace/replay.hpp"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +8,6 @@
 #include <variant>
 
 #include "fputrace/event_json.hpp"
-#include "fputrace/replay.hpp"
 #include "test_support.hpp"
 
 namespace fputrace {
@@ -83,39 +83,6 @@ TEST_F(ModelTest, DelayedRunThatStartedBeforeTheDeferralDoesNotReleaseIt) {
   feed(seq.ring_exit(kRing, true));
   EXPECT_TRUE(feed(seq.delayed_run(true)).empty());
   EXPECT_EQ(model.pin_count(), 1u);
-}
-
-// Seen in CI (tracepoint backend, a loaded host): the exit work dropped the
-// ring's file, a delayed_fput run on the other CPU took it and ended, and only
-// then did the exit work return. No later run came: the pin stayed forever.
-TEST_F(ModelTest, ADelayedRunWithinTheRingsExitWorkTookItsFiles) {
-  feed(seq.ring_file(user(100), kRing, file(kFile)));
-  feed(seq.exit(user(100)));
-  feed(seq.ring_exit(kRing, false));
-  feed(seq.delayed_run(false));
-  EXPECT_TRUE(feed(seq.delayed_run(true)).empty()) << "not queued yet as far as the model knows";
-  auto end = feed(seq.ring_exit(kRing, true));
-  ASSERT_EQ(end.size(), 2u);
-  EXPECT_EQ(end[0].kind, Finding::Kind::Deferred);
-  EXPECT_EQ(end[0].pins[0].holder, Holder::DelayedFput);
-  EXPECT_EQ(end[1].kind, Finding::Kind::PinReleased);
-  EXPECT_EQ(end[1].release_confidence, Confidence::Inferred);
-  EXPECT_EQ(model.pin_count(), 0u);
-}
-
-// A run still going when the exit work returns started after the files could
-// be queued: its end releases them.
-TEST_F(ModelTest, ADelayedRunStartedWithinTheExitWorkReleasesAtItsEnd) {
-  feed(seq.ring_file(user(100), kRing, file(kFile)));
-  feed(seq.exit(user(100)));
-  feed(seq.ring_exit(kRing, false));
-  feed(seq.delayed_run(false));
-  auto end = feed(seq.ring_exit(kRing, true));
-  ASSERT_EQ(end.size(), 1u) << "no run has ended since the exit work began";
-  auto released = feed(seq.delayed_run(true));
-  ASSERT_EQ(released.size(), 1u);
-  EXPECT_EQ(released[0].kind, Finding::Kind::PinReleased);
-  EXPECT_EQ(model.pin_count(), 0u);
 }
 
 TEST_F(ModelTest, ObservedDeferralOnKworkerIsAttributedToTheRegisteringTask) {

@@ -166,7 +166,6 @@ class Model {
     std::set<uint64_t> files;
     std::set<uint64_t> requests;  // old event logs: requests submitted on it
     bool torn_down = false;
-    uint64_t exit_started_ns = 0;  // its exit work began (ring_exit); 0: not seen
   };
   struct Request {
     uint64_t file = 0;
@@ -242,9 +241,8 @@ class Model {
   std::optional<MountRef> umount_target(const Event& e, std::string& resolved_by);
   // Creates or updates the pin on a file; returns a Deferred finding when the
   // pin is new or its holder changed.
-  // queued_since: when a DelayedFput holder began, if before the event (0: at it).
   std::optional<Finding> set_pin(const Event& e, uint64_t file, Holder holder, Confidence confidence,
-                                 const std::string& why, uint64_t queued_since = 0);
+                                 const std::string& why);
   Pin pin_for(const FileState& fs, const Event& e, Holder holder, Confidence confidence, const std::string& why);
   void add_pin(uint64_t file, Pin pin);
   void set_holder(uint64_t file, Pin& pin, Holder holder, uint64_t now);
@@ -308,7 +306,6 @@ class Model {
   CappedMap<int32_t, uint64_t> mount_first_seen_ns_;
   uint64_t delayed_run_started_ns_ = 0;
   bool delayed_run_active_ = false;
-  uint64_t last_done_run_started_ns_ = 0;  // the start of the latest delayed_fput run that ended
 };
 
 // "/mnt/x/dir/file": the mount point joined with the path inside the mount.

@@ -7,17 +7,17 @@
 #include <fstream>
 #include <system_error>
 
+#include "fputrace/chrome_trace.hpp"
 #include "fputrace/cli.hpp"
-#include "fputrace/replay.hpp"
 #include "fputrace/cli_checks.hpp"
 #include "fputrace/escape.hpp"
 #include "fputrace/event_json.hpp"
 #include "fputrace/findings_out.hpp"
 #include "fputrace/html_report.hpp"
-#include "fputrace/chrome_trace.hpp"
+#include "fputrace/output.hpp"
+#include "fputrace/replay.hpp"
 #include "fputrace/timeline.hpp"
 #include "fputrace/trace_file.hpp"
-#include "fputrace/output.hpp"
 
 namespace fputrace {
 
@@ -68,6 +68,12 @@ int report_findings(const ReportOptions& o, std::istream& in) {
     throw;  // stdout failed: main() says so
   } catch (const std::exception& e) {
     return complain(fmt::format("{}: {}", o.path, e.what())), 1;
+  }
+  for (const Finding& f : replay.finish()) {
+    if (o.json)
+      fmt::print("{}\n", dump_json(finding_to_json(f)));
+    else
+      fmt::print("{}", finding_to_text(f));
   }
   if (!info.warning.empty()) complain(fmt::format("{}: {}", o.path, info.warning));
   return 0;

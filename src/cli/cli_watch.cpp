@@ -7,13 +7,14 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <deque>
-#include <future>
 #include <chrono>
 #include <climits>
 #include <cstring>
 #include <ctime>
+#include <deque>
+#include <future>
 
+#include "fputrace/chrome_trace.hpp"
 #include "fputrace/cli.hpp"
 #include "fputrace/cli_checks.hpp"
 #include "fputrace/cli_filter.hpp"
@@ -21,15 +22,14 @@
 #include "fputrace/diagnose.hpp"
 #include "fputrace/escape.hpp"
 #include "fputrace/event_json.hpp"
-#include "fputrace/model.hpp"
-#include "fputrace/chrome_trace.hpp"
-#include "fputrace/timeline.hpp"
-#include "fputrace/trace_file.hpp"
 #include "fputrace/kernel_features.hpp"
 #include "fputrace/loader.hpp"
 #include "fputrace/metrics_out.hpp"
+#include "fputrace/model.hpp"
 #include "fputrace/output.hpp"
 #include "fputrace/sink.hpp"
+#include "fputrace/timeline.hpp"
+#include "fputrace/trace_file.hpp"
 #include "fputrace/watch_status.hpp"
 
 namespace fputrace {
@@ -156,7 +156,8 @@ int run_watch(const WatchOptions& o) {
   auto write_metrics = [&](const TraceStats& stats, const CollectorLosses& losses) {
     if (o.metrics_file.empty() || !metrics_ok) return;
     std::string why;
-    metrics_ok = replace_file(o.metrics_file, metrics.text(collector_counters(stats, losses), static_cast<double>(realtime_us()) / 1e6), why);
+    metrics_ok = replace_file(
+        o.metrics_file, metrics.text(collector_counters(stats, losses), static_cast<double>(realtime_us()) / 1e6), why);
     if (!metrics_ok) complain(why);
   };
   if (!o.metrics_file.empty()) {
@@ -198,31 +199,30 @@ int run_watch(const WatchOptions& o) {
   uint64_t events_seen = 0;
   TraceOptions topts{o.backend, *mount_ids};
   const TaskFilter filter = resolve_filter(o.filter);
-  auto tracer = start_tracer(
-      topts,
-      naming_cgroups([&](const Event& e) {
-        if (!writes_ok()) return;
-        ++events_seen;
-        Event ev = e;
-        resolve_in_caller_namespace(ev);
-        // Mount names the model looks up are logged before the event itself.
-        std::vector<Finding> findings = model.apply(ev);
-        if (filter.keeps(ev, findings)) {
-          for (auto& log : raw_logs) log->write_json(event_to_json(ev));
-          if (trace) trace->add(ev, findings);  // the live model's findings: one model is enough
-        }
-        for (Finding& f : findings) {
-          if (recording) continue;
-          // The procfs scan of an EBUSY starts now on its own thread; the
-          // findings stay in order behind it (and the filter judges them once
-          // the live holders are known).
-          std::optional<std::future<LiveScan>> scan;
-          if (f.kind == Finding::Kind::UmountBusy) scan = start_live_scan(f.mount, static_cast<uint32_t>(::getpid()));
-          pending.push(std::move(f), std::move(scan));
-        }
-        pending.flush(*sink, false, filter);
-      }),
-      error);
+  auto tracer = start_tracer(topts, naming_cgroups([&](const Event& e) {
+                               if (!writes_ok()) return;
+                               ++events_seen;
+                               Event ev = e;
+                               resolve_in_caller_namespace(ev);
+                               // Mount names the model looks up are logged before the event itself.
+                               std::vector<Finding> findings = model.apply(ev);
+                               if (filter.keeps(ev, findings)) {
+                                 for (auto& log : raw_logs) log->write_json(event_to_json(ev));
+                                 if (trace) trace->add(ev, findings);  // the live model's findings: one model is enough
+                               }
+                               for (Finding& f : findings) {
+                                 if (recording) continue;
+                                 // The procfs scan of an EBUSY starts now on its own thread; the
+                                 // findings stay in order behind it (and the filter judges them once
+                                 // the live holders are known).
+                                 std::optional<std::future<LiveScan>> scan;
+                                 if (f.kind == Finding::Kind::UmountBusy)
+                                   scan = start_live_scan(f.mount, static_cast<uint32_t>(::getpid()));
+                                 pending.push(std::move(f), std::move(scan));
+                               }
+                               pending.flush(*sink, false, filter);
+                             }),
+                             error);
   if (!tracer) {
     if (cmd) ::kill(cmd->pid(), SIGKILL), cmd->finished();
     return complain(error), 1;
@@ -269,6 +269,9 @@ int run_watch(const WatchOptions& o) {
   if (writes_ok()) drain(*tracer, 250);
   tracer->detach();
   if (writes_ok()) drain(*tracer, 20);
+  // The stream has ended: what waited for a later record is settled now.
+  for (Finding& f : model.finish())
+    if (!recording) pending.push(std::move(f), std::nullopt);
   pending.flush(*sink, true, filter);
   CollectorLosses losses{model.evictions(), 0};
   if (trace) {

@@ -59,7 +59,9 @@ Model::Model(MountNames& mounts, ModelLimits limits)
 std::vector<Finding> Model::apply(const Event& e) {
   now_ns_ = e.time_ns;
   expire_retired(e.time_ns);
-  std::vector<Finding> out = notice_reuse(e);
+  std::vector<Finding> out;
+  if (!maybe_taken_.empty() && e.type != EventType::Loss) out = settle_teardowns(e.time_ns, false);
+  for (Finding& f : notice_reuse(e)) out.push_back(std::move(f));
   for (Finding& f : dispatch(e)) out.push_back(std::move(f));
   note_detached_releases(out);
   if (e.type != EventType::Loss) last_event_ns_ = std::max(last_event_ns_, e.time_ns);

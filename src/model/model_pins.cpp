@@ -59,9 +59,12 @@ std::vector<Finding> Model::on_delayed_run(const Event& e, bool end) {
   if (!end) {
     delayed_run_started_ns_ = e.time_ns;
     delayed_run_active_ = true;
+    maybe_taken_.clear();  // queued before this run began: its end releases them
     return {};
   }
   delayed_run_active_ = false;
+  last_done_run_started_ns_ = delayed_run_started_ns_;
+  last_done_run_task_ = e.task;
   if (sees_releases(e.backend)) return {};
   // Without __fput probes: a delayed_fput run releases everything queued
   // before it started.
@@ -180,6 +183,7 @@ void Model::set_holder(uint64_t file, Pin& pin, Holder holder, uint64_t now) {
 }
 
 Pin Model::drop_pin(uint64_t file) {
+  maybe_taken_.erase(file);
   auto it = pins_.find(file);
   Pin pin = std::move(it->second.pin);
   if (pin.holder == Holder::DelayedFput) queued_.erase({pin.holder_since_ns, file});
@@ -220,6 +224,38 @@ std::vector<Pin> Model::finishing_pins(const std::function<bool(const Pin&)>& ma
     p.why += explain(static_cast<double>(now - began_ns) / 1e6);
     out.push_back(std::move(p));
   }
+  return out;
+}
+
+std::vector<Finding> Model::settle_teardowns(uint64_t now, bool all) {
+  // delayed_fput runs one jiffy after the list gets its first file; on a
+  // loaded host its kworker may wait longer.
+  constexpr uint64_t kSettleNs = 500'000'000;
+  std::vector<std::pair<uint64_t, MaybeTaken>> due;
+  for (const auto& [file, m] : maybe_taken_)
+    if (all || (now >= m.exit_end_ns && now - m.exit_end_ns >= kSettleNs)) due.emplace_back(file, m);
+  std::vector<Finding> out;
+  for (const auto& [file, m] : due) {
+    maybe_taken_.erase(file);
+    if (pins_.count(file)) {
+      Event e;
+      e.type = EventType::DelayedRunEnd;
+      e.backend = Backend::Tracepoint;
+      e.time_ns = m.exit_end_ns;
+      e.task = m.run_task;
+      out.push_back(release_pin(file, e, Confidence::Inferred));
+      out.back().pins.at(0).why +=
+          "; taken by the delayed_fput run that ended within the ring's exit work (no later run came)";
+      forget_file(file);
+    }
+  }
+  return out;
+}
+
+std::vector<Finding> Model::finish() {
+  std::vector<Finding> out = settle_teardowns(now_ns_, true);
+  note_detached_releases(out);
+  for (Finding& f : out) judge_completeness(f);
   return out;
 }
 

@@ -157,6 +157,7 @@ std::vector<Finding> Model::on_ring_exit(const Event& e, bool end) {
   RingState* ring = rings_.find(e.ring);
   if (!ring) return {};
   ring->torn_down = true;
+  if (!end) ring->exit_started_ns = e.time_ns;
   std::vector<Finding> out;
   if (!sees_releases(e.backend)) out = pins_for_teardown(e, *ring, end);  // else fput probes report each file
   // The ring is freed once its exit work returns (its requests are done): its
@@ -181,6 +182,10 @@ std::vector<Finding> Model::pins_for_teardown(const Event& e, const RingState& r
                                    : fmt::format("request pending on io_uring ring {:#x} torn down by {} ({})", e.ring,
                                                  e.task.comm, e.task.tid);
     if (auto f = set_pin(e, file, holder, Confidence::Inferred, why)) out.push_back(*f);
+    // The exit work queued it partway through: a run that began and ended
+    // within the exit work may have taken it (then no later run comes).
+    if (end && ring.exit_started_ns && last_done_run_started_ns_ >= ring.exit_started_ns && pins_.count(file))
+      maybe_taken_[file] = MaybeTaken{e.time_ns, last_done_run_task_};
   }
   return out;
 }

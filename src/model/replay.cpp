@@ -16,6 +16,7 @@ void replay(const std::vector<LogRecord>& log, const std::function<void(const Fi
   Replay replay;
   for (const LogRecord& r : log)
     for (const Finding& f : replay.add(r)) on_finding(f);
+  for (const Finding& f : replay.finish()) on_finding(f);
 }
 
 }  // namespace fputrace

@@ -1,14 +1,16 @@
 // The Chrome trace, written as the events come (layout: timeline.hpp).
+#include "fputrace/chrome_trace.hpp"
+
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "fputrace/escape.hpp"
 #include "fputrace/findings_out.hpp"
-#include "fputrace/chrome_trace.hpp"
+#include "fputrace/span_tracker.hpp"
 #include "fputrace/timeline.hpp"
 #include "fputrace/trace_file.hpp"
-#include "fputrace/span_tracker.hpp"
 
 namespace fputrace {
 
@@ -182,7 +184,10 @@ class ChromeSink : public SpanSink {
     to["dur"] = us(rel.time_ns - rel_start);
     to["args"] = {{"file", path}, {"release_confidence", to_string(rel.release_confidence)}};
     json s = at("s", "pin release", w.pin.origin, w.pin.since_ns + kAnchorNs / 2);
-    json f = at("f", "pin release", rel.actor, rel_start + (rel.time_ns - rel_start) / 2);
+    // A pin released at the instant it began (inferred at a ring's exit end)
+    // still has its flow start first.
+    uint64_t f_ns = std::max(rel_start + (rel.time_ns - rel_start) / 2, w.pin.since_ns + kAnchorNs / 2);
+    json f = at("f", "pin release", rel.actor, f_ns);
     for (json* e : {&s, &f}) {
       (*e)["cat"] = "pin.flow";
       (*e)["id"] = n;
@@ -264,7 +269,8 @@ class ChromeSink : public SpanSink {
 }  // namespace
 
 struct ChromeTraceWriter::Impl {
-  Impl(Out out, ChromeLimits limits) : sink(std::move(out), limits.tasks), tracker(sink, limits.open_spans, limits.tasks) {}
+  Impl(Out out, ChromeLimits limits)
+      : sink(std::move(out), limits.tasks), tracker(sink, limits.open_spans, limits.tasks) {}
   ChromeSink sink;
   SpanTracker tracker;
   size_t records = 0;

@@ -240,6 +240,7 @@ void SpanTracker::on_pin_released(const Finding& f) {
 }
 
 void SpanTracker::finish() {
+  for (const Finding& f : replay_.finish()) on_finding(f);
   // What never ended is drawn to the end of the log.
   std::vector<Open<WorkSlice>> work;
   work_.for_each([&](const WorkKey&, const Open<WorkSlice>& o) { work.push_back(o); });

@@ -85,6 +85,64 @@ TEST_F(ModelTest, DelayedRunThatStartedBeforeTheDeferralDoesNotReleaseIt) {
   EXPECT_EQ(model.pin_count(), 1u);
 }
 
+// Seen in CI (tracepoint backend): the exit work dropped the ring's file, a
+// delayed_fput run on the other CPU took it and ended, and only then did the
+// exit work return. No later run came and the pin stayed for ever.
+TEST_F(ModelTest, ARunWithinTheExitWorkTookItsFilesIfNoLaterRunComes) {
+  feed(seq.ring_file(user(100), kRing, file(kFile)));
+  feed(seq.exit(user(100)));
+  feed(seq.ring_exit(kRing, false));
+  feed(seq.delayed_run(false));
+  feed(seq.delayed_run(true));
+  auto end = feed(seq.ring_exit(kRing, true));
+  ASSERT_EQ(end.size(), 1u);
+  EXPECT_EQ(end[0].pins[0].holder, Holder::DelayedFput);
+  EXPECT_EQ(model.pin_count(), 1u) << "a later run may still take it";
+  feed(seq.exit(user(300)));  // soon after: still waiting
+  EXPECT_EQ(model.pin_count(), 1u);
+  seq.now += 600'000'000;
+  auto later = feed(seq.exit(user(301)));
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_EQ(later[0].kind, Finding::Kind::PinReleased);
+  EXPECT_EQ(later[0].release_confidence, Confidence::Inferred);
+  EXPECT_EQ(later[0].time_ns, end[0].time_ns) << "at the exit's end, not when it was settled";
+  EXPECT_EQ(model.pin_count(), 0u);
+}
+
+// Under load the file was queued after that run took the list: a later run
+// comes, and an EBUSY before it still finds the pin.
+TEST_F(ModelTest, ALaterRunReleasesWhatTheExitWorkQueuedAfterTheEarlierOne) {
+  feed(seq.ring_file(user(100), kRing, file(kFile)));
+  feed(seq.exit(user(100)));
+  feed(seq.ring_exit(kRing, false));
+  feed(seq.delayed_run(false));
+  feed(seq.delayed_run(true));
+  feed(seq.ring_exit(kRing, true));
+  auto busy = feed(seq.umount(user(1), "/mnt/x", -EBUSY));
+  ASSERT_EQ(busy.size(), 1u);
+  EXPECT_EQ(busy[0].pins.size(), 1u);
+  feed(seq.delayed_run(false));
+  seq.now += 600'000'000;
+  auto released = feed(seq.delayed_run(true));
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0].kind, Finding::Kind::PinReleased);
+  EXPECT_EQ(released[0].time_ns, seq.now) << "released by that run, at its end";
+}
+
+TEST_F(ModelTest, TheEndOfTheStreamSettlesAnExitWorksFiles) {
+  feed(seq.ring_file(user(100), kRing, file(kFile)));
+  feed(seq.exit(user(100)));
+  feed(seq.ring_exit(kRing, false));
+  feed(seq.delayed_run(false));
+  feed(seq.delayed_run(true));
+  feed(seq.ring_exit(kRing, true));
+  auto done = model.finish();
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].kind, Finding::Kind::PinReleased);
+  EXPECT_EQ(model.pin_count(), 0u);
+  EXPECT_TRUE(model.finish().empty());
+}
+
 TEST_F(ModelTest, ObservedDeferralOnKworkerIsAttributedToTheRegisteringTask) {
   seq.backend = Backend::Fentry;
   feed(seq.ring_file(user(200, 201), kRing, file(kFile)));

@@ -131,6 +131,9 @@ class Model {
 
   // Feeds one event; returns what it newly explains (possibly nothing).
   std::vector<Finding> apply(const Event& e);
+  // The record stream ended (watch stops, a log was read to its end): what was
+  // waiting for a later record to settle is settled now.
+  std::vector<Finding> finish();
 
   // The pins that hold a mount right now.
   std::vector<Pin> pins_on(int32_t mnt_id) const;
@@ -166,6 +169,7 @@ class Model {
     std::set<uint64_t> files;
     std::set<uint64_t> requests;  // old event logs: requests submitted on it
     bool torn_down = false;
+    uint64_t exit_started_ns = 0;  // its exit work began (ring_exit); 0: not seen
   };
   struct Request {
     uint64_t file = 0;
@@ -306,6 +310,18 @@ class Model {
   CappedMap<int32_t, uint64_t> mount_first_seen_ns_;
   uint64_t delayed_run_started_ns_ = 0;
   bool delayed_run_active_ = false;
+  uint64_t last_done_run_started_ns_ = 0;  // the start of the latest delayed_fput run that ended
+  Task last_done_run_task_;
+  // Tracepoint backend: files a ring's exit work queued for delayed_fput while
+  // a run started and ended within that exit work. That run took them, or a
+  // later one will: if none has started kSettleNs after the exit work's end,
+  // it was that run (settle_teardowns).
+  struct MaybeTaken {
+    uint64_t exit_end_ns = 0;
+    Task run_task;
+  };
+  std::map<uint64_t, MaybeTaken> maybe_taken_;  // by file
+  std::vector<Finding> settle_teardowns(uint64_t now, bool all);
 };
 
 // "/mnt/x/dir/file": the mount point joined with the path inside the mount.

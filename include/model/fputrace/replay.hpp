@@ -23,6 +23,8 @@ class Replay {
   Replay& operator=(const Replay&) = delete;
   // The findings this record adds (none for a mount record).
   std::vector<Finding> add(const LogRecord& r);
+  // After the last record: what waited for a later one (Model::finish).
+  std::vector<Finding> finish() { return model_.finish(); }
   const Model& model() const { return model_; }
 
  private:

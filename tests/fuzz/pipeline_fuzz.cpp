@@ -2,7 +2,8 @@
 // prints. The input is a sequence of raw struct ft_event records (a short
 // tail is decoded too, and refused); each is decoded, applied to the model
 // and logged as `watch --events` logs it, and each finding printed as JSON
-// and text. Then the log is read back and replayed as `report` does: it must
+// and text, and at the end what Model::finish settles, as watch does after
+// draining. Then the log is read back and replayed as `report` does: it must
 // explain the same findings, in the same order.
 #include <cstddef>
 #include <cstdint>
@@ -33,6 +34,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const Finding& f : model.apply(*e)) live.push_back(fuzz::render(f));
     log += fuzz::checked_json(event_to_json(*e)) + "\n";
   }
+  // watch settles what the stream's end decides once it has drained (Model::finish)
+  for (const Finding& f : model.finish()) live.push_back(fuzz::render(f));
   std::istringstream in(log);
   std::vector<std::string> replayed;
   try {

@@ -53,8 +53,8 @@ int report_findings(const ReportOptions& o, std::istream& in) {
                  meta.command.empty() ? "" : ", command: " + printable(meta.command));
   };
   // stdout is checked once at the end (main.cpp) and by fmt::print as it goes.
-  auto print = [&](LogRecord&& r) {
-    for (const Finding& f : replay.add(r)) {
+  auto print = [&](const std::vector<Finding>& findings) {
+    for (const Finding& f : findings) {
       if (o.json)
         fmt::print("{}\n", dump_json(finding_to_json(f)));
       else
@@ -63,18 +63,13 @@ int report_findings(const ReportOptions& o, std::istream& in) {
   };
   TraceInfo info;
   try {
-    info = read_trace(in, header, print);
+    info = read_trace(in, header, [&](LogRecord&& r) { print(replay.add(r)); });
   } catch (const std::system_error&) {
     throw;  // stdout failed: main() says so
   } catch (const std::exception& e) {
     return complain(fmt::format("{}: {}", o.path, e.what())), 1;
   }
-  for (const Finding& f : replay.finish()) {
-    if (o.json)
-      fmt::print("{}\n", dump_json(finding_to_json(f)));
-    else
-      fmt::print("{}", finding_to_text(f));
-  }
+  print(replay.finish());
   if (!info.warning.empty()) complain(fmt::format("{}: {}", o.path, info.warning));
   return 0;
 }

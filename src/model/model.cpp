@@ -60,7 +60,9 @@ std::vector<Finding> Model::apply(const Event& e) {
   now_ns_ = e.time_ns;
   expire_retired(e.time_ns);
   std::vector<Finding> out;
-  if (!maybe_taken_.empty() && e.type != EventType::Loss) out = settle_teardowns(e.time_ns, false);
+  // One compare per record; the walk only when one is due.
+  if (!maybe_taken_.empty() && e.type != EventType::Loss && e.time_ns >= next_settle_ns_)
+    out = settle_teardowns(e.time_ns, false);
   for (Finding& f : notice_reuse(e)) out.push_back(std::move(f));
   for (Finding& f : dispatch(e)) out.push_back(std::move(f));
   note_detached_releases(out);

@@ -228,12 +228,14 @@ std::vector<Pin> Model::finishing_pins(const std::function<bool(const Pin&)>& ma
 }
 
 std::vector<Finding> Model::settle_teardowns(uint64_t now, bool all) {
-  // delayed_fput runs one jiffy after the list gets its first file; on a
-  // loaded host its kworker may wait longer.
-  constexpr uint64_t kSettleNs = 500'000'000;
   std::vector<std::pair<uint64_t, MaybeTaken>> due;
-  for (const auto& [file, m] : maybe_taken_)
-    if (all || (now >= m.exit_end_ns && now - m.exit_end_ns >= kSettleNs)) due.emplace_back(file, m);
+  next_settle_ns_ = UINT64_MAX;
+  for (const auto& [file, m] : maybe_taken_) {
+    if (all || now >= m.exit_end_ns + kSettleNs)
+      due.emplace_back(file, m);
+    else
+      next_settle_ns_ = std::min(next_settle_ns_, m.exit_end_ns + kSettleNs);
+  }
   std::vector<Finding> out;
   for (const auto& [file, m] : due) {
     maybe_taken_.erase(file);

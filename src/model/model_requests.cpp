@@ -184,8 +184,11 @@ std::vector<Finding> Model::pins_for_teardown(const Event& e, const RingState& r
     if (auto f = set_pin(e, file, holder, Confidence::Inferred, why)) out.push_back(*f);
     // The exit work queued it partway through: a run that began and ended
     // within the exit work may have taken it (then no later run comes).
-    if (end && ring.exit_started_ns && last_done_run_started_ns_ >= ring.exit_started_ns && pins_.count(file))
+    if (end && ring.exit_started_ns && last_done_run_started_ns_ >= ring.exit_started_ns && pins_.count(file)) {
       maybe_taken_[file] = MaybeTaken{e.time_ns, last_done_run_task_};
+      uint64_t due = e.time_ns + kSettleNs;
+      next_settle_ns_ = maybe_taken_.size() == 1 ? due : std::min(next_settle_ns_, due);
+    }
   }
   return out;
 }

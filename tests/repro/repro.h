@@ -84,6 +84,7 @@ extern bool g_relative_umount;
 /* repro_util.c */
 long long now_ms(void);
 void sleep_ms(long ms);
+int wait_for_path(const char *path, long max_ms);
 const char *errno_name(int e);
 void json_escape(char *out, size_t outlen, const char *s);
 void hostile_names_json(char *out, size_t outlen, enum scenario sc, const char *dir);

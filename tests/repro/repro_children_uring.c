@@ -21,20 +21,7 @@
 /* --hold-ms: uring-registered's child waits this long after registering the
  * file (and closing its fd) before it exits, so a tracer can start late. */
 long g_hold_ms;
-const char *g_hold_until;
-
-/* --hold-until: a tracer started after the registration says when it is
- * attached by making FILE; a fixed hold loses to a slow start (arm64 TCG). */
-static void wait_for_path(const char *file)
-{
-	struct stat st;
-	int i;
-
-	for (i = 0; i < 12000 && stat(file, &st) < 0; i++)
-		sleep_ms(10);
-	if (i == 12000)
-		child_fail("%s did not appear within 120 s", file);
-}
+const char *g_hold_until; /* --hold-until FILE: then until FILE exists */
 
 /* How uring-registered puts its file into the ring's fixed file table. */
 const char *const register_names[NR_REGISTER_MODES] = {
@@ -124,8 +111,10 @@ void child_uring_registered(const char *dir)
 		child_fail("close %s: %s", path, strerror(errno));
 	if (g_hold_ms > 0)
 		sleep_ms(g_hold_ms);
-	if (g_hold_until)
-		wait_for_path(g_hold_until);
+	/* --hold-until: a tracer started after the registration says when it is
+	 * attached by making the file; a fixed hold loses to a slow start. */
+	if (g_hold_until && wait_for_path(g_hold_until, 120000) < 0)
+		child_fail("%s did not appear within 120 s", g_hold_until);
 	/* Exit with the ring open: the ring (and the registered file) is torn
 	 * down by io_ring_exit_work on a kworker. */
 	_exit(0);

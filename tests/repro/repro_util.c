@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "repro.h"
@@ -38,6 +39,20 @@ void sleep_ms(long ms)
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+/* Polls every 10 ms until PATH exists: 0, or -1 after max_ms. */
+int wait_for_path(const char *path, long max_ms)
+{
+	struct stat st;
+	long waited;
+
+	for (waited = 0; stat(path, &st) < 0; waited += 10) {
+		if (waited >= max_ms)
+			return -1;
+		sleep_ms(10);
+	}
+	return 0;
 }
 
 const char *errno_name(int e)

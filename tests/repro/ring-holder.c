@@ -51,12 +51,7 @@ static void __attribute__((noreturn)) die(const char *what)
 
 static void wait_for_file(const char *path)
 {
-	struct stat st;
-	int i;
-
-	for (i = 0; i < 6000 && stat(path, &st) < 0; i++)
-		sleep_ms(10);
-	if (i == 6000) {
+	if (wait_for_path(path, 60000) < 0) {
 		fprintf(stderr, "ring-holder: %s did not appear within 60 s\n", path);
 		exit(1);
 	}

@@ -316,11 +316,15 @@ class Model {
   // a run started and ended within that exit work. That run took them, or a
   // later one will: if none has started kSettleNs after the exit work's end,
   // it was that run (settle_teardowns).
+  // delayed_fput runs one jiffy after the list gets its first file; on a
+  // loaded host its kworker may wait longer.
+  static constexpr uint64_t kSettleNs = 500'000'000;
   struct MaybeTaken {
     uint64_t exit_end_ns = 0;
     Task run_task;
   };
   std::map<uint64_t, MaybeTaken> maybe_taken_;  // by file
+  uint64_t next_settle_ns_ = 0;                 // when the earliest of them is due
   std::vector<Finding> settle_teardowns(uint64_t now, bool all);
 };
 

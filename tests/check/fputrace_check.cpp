@@ -18,10 +18,12 @@
 //          deferred_release and an io_uring pin from its child, and a later
 //          pin_released of that file; at least one attempt was refused.
 //   detached  (fputrace-repro --lazy) some attempt's mount, detached by
-//          umount -l, was held by its child: uring-registered, a
-//          detached_pinned for the attempt's mount with an io_uring pin from
-//          the child; aio-direct, a deferred from the child on a detached
-//          mount; either way a detached_released of that mount id after it.
+//          umount -l, was held by its child: a detached_pinned for the
+//          attempt's mount with a pin from the child (io_uring; aio-direct:
+//          aio too), or, aio-direct, a deferred from the child on a detached
+//          mount (a deferral seen before the umount -l record is listed in
+//          the detached_pinned instead); either way a detached_released of
+//          that mount id after it.
 //   exclusive  (fputrace-repro aio-direct --lazy) every attempt whose exclusive
 //          open of the loop device failed with EBUSY has a bdev_busy for that
 //          device node with verdict deferred_release or detached_teardown and
@@ -256,7 +258,8 @@ int64_t detached_mount_of(const std::vector<json>& watch, const Attempt& a) {
     const std::string event = j.value("event", "");
     if (event == "detached_pinned" && bytes_of(j["mount"]["path"]) == a.mount)
       for (const auto& p : j["pins"])
-        if (p["origin"]["tgid"] == a.child && p["source"] == "io_uring") return j["mount"]["id"].get<int64_t>();
+        if (p["origin"]["tgid"] == a.child && (p["source"] == "io_uring" || (a.aio && p["source"] == "aio")))
+          return j["mount"]["id"].get<int64_t>();
     if (event == "deferred" && a.aio && j["origin"]["tgid"] == a.child && j["source"] == "aio" &&
         j["mount"].value("detached", false))
       return j["mount"]["id"].get<int64_t>();

@@ -8,7 +8,8 @@
 # For each backend in BACKENDS: `fputrace watch --backend B -o /dev/null` on all
 # mounts, a settle, the counters on, one fio io_uring 4k random-read job at qd32
 # on tmpfs for DURATION s (with --registerfiles if REGISTER=1), the counters
-# read before and after with bpftool. Payload: fputrace, fio, bpftool (+ their
+# read before and after with bpftool. A backend B-empty is B with
+# FPUTRACE_BENCH_EMPTY_HOOKS=1 (the floor of a call). Payload: fputrace, fio, bpftool (+ their
 # libraries), cost.env (BACKENDS DURATION FIO_SIZE REGISTER).
 # Prints, for the host to tabulate:
 #   COST I key value...              facts
@@ -53,12 +54,20 @@ job() {
 
 for b in $BACKENDS; do
 	: >/tmp/ft.err
-	fputrace watch --backend "$b" -o /dev/null 2>>/tmp/ft.err &
+	# B-empty: backend B with the hot programs returning at once. Their run
+	# time per call is the floor of the counters themselves (two clock reads
+	# around each run) plus entering the program: subtract it to get the work.
+	case $b in
+	*-empty) FPUTRACE_BENCH_EMPTY_HOOKS=1 fputrace watch --backend "${b%-empty}" -o /dev/null 2>>/tmp/ft.err & ;;
+	*) fputrace watch --backend "$b" -o /dev/null 2>>/tmp/ft.err & ;;
+	esac
 	pid=$!
 	until grep -q 'tracing with' /tmp/ft.err; do
 		kill -0 "$pid" 2>/dev/null || { cat /tmp/ft.err; echo "COST I skipped $b"; pid=''; continue 2; }
 		sleep 0.05
 	done
+	echo "COST I started $b: $(grep -m1 'tracing with' /tmp/ft.err | sed 's/^fputrace: tracing with //; s/;.*//')"
+	grep -v 'tracing with' /tmp/ft.err | grep -v '^[0-9]*: \|^; ' | tail -n 40 | sed 's/^/COST E /' 
 	sleep 5 # TCG retranslates the patched code for a while (docs/performance.md)
 	echo 1 >/proc/sys/kernel/bpf_stats_enabled || fail "kernel.bpf_stats_enabled"
 	counters /tmp/before

@@ -47,10 +47,18 @@ static __always_inline void bdev_refused(struct inode *inode, struct file *filp)
 	e->time_ns = bpf_ktime_get_ns();
 	fill_task(&e->task);
 	e->ret = -FT_EBUSY;
+#ifdef FT_READ_CAST
+	inode = FT_CAST(struct inode, inode);
+	filp = ft_as_file((__u64)filp);
+	e->rdev = inode->i_rdev;
+	e->f_flags = filp->f_flags;
+	e->file.ino = inode->i_ino;
+#else
 	e->rdev = BPF_CORE_READ(inode, i_rdev);
 	e->f_flags = BPF_CORE_READ(filp, f_flags);
-	e->file.ptr = (__u64)filp;
 	e->file.ino = BPF_CORE_READ(inode, i_ino);
+#endif
+	e->file.ptr = (__u64)filp;
 	e->file.mnt_id = ft_file_mnt_id(filp);
 	e->file.dev = ft_file_dev(filp);
 	ft_file_path(filp, &e->file);

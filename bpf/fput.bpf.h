@@ -43,8 +43,7 @@ static __always_inline void on_maybe_final_fput(void *ctx, __u64 file, long refs
 	__u32 reason = deferral_reason(ctx);
 	if (!reason || from_self())
 		return;
-	struct file *f = (struct file *)file;
-	if (!file_watched(f))
+	if (!file_watched(ft_as_file(file)))
 		return;
 	if (refs != 1)
 		return; /* a concurrent drop may make it final: __fput will tell */
@@ -56,7 +55,7 @@ static __always_inline void on_maybe_final_fput(void *ctx, __u64 file, long refs
 static __always_inline bool send_late_deferral(__u64 file)
 {
 	__u64 run_start = delayed_run_on_this_cpu();
-	if (!run_start || !file_watched((struct file *)file) || from_self())
+	if (!run_start || !file_watched(ft_as_file(file)) || from_self())
 		return false;
 	stat_inc(FT_STAT_LATE_DEFERRALS);
 	send_deferred(file, FT_DEFER_SEEN_AT_RELEASE, run_start);
@@ -117,13 +116,13 @@ int BPF_PROG(fentry___fput, struct file *file)
 SEC("kprobe/fput")
 int BPF_KPROBE(kprobe_fput, struct file *file)
 {
-	return fput_entry(ctx, (__u64)file, ft_file_refs(file));
+	return fput_entry(ctx, (__u64)file, ft_file_refs(ft_as_file((__u64)file)));
 }
 
 SEC("kprobe/fput_close")
 int BPF_KPROBE(kprobe_fput_close, struct file *file)
 {
-	return fput_entry(ctx, (__u64)file, ft_file_refs(file));
+	return fput_entry(ctx, (__u64)file, ft_file_refs(ft_as_file((__u64)file)));
 }
 
 SEC("kprobe/__fput")

@@ -24,11 +24,8 @@
 #include "exit.bpf.h"
 #include "umount.bpf.h"
 #include "locks.bpf.h"
-
-#ifndef FT_READ_CAST
 #include "fput.bpf.h"
 #include "syscalls.bpf.h"
 #include "blockdev.bpf.h"
-#endif
 
 char LICENSE[] SEC("license") = "GPL";

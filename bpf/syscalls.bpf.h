@@ -22,9 +22,23 @@
 #error "syscall wrapper prefix unknown for this __TARGET_ARCH"
 #endif
 
+#ifdef FT_READ_CAST
+/* Plain loads from the wrapper's struct pt_regs, typed by a cast. */
+#define SYS_REGS(r) FT_CAST(struct pt_regs, r)
+#if defined(__TARGET_ARCH_x86)
+#define SYS_ARG1(r) (SYS_REGS(r)->di)
+#define SYS_ARG2(r) (SYS_REGS(r)->si)
+#define SYS_ARG3(r) (SYS_REGS(r)->dx)
+#else /* arm64: x0 is the return value by now; the first argument is orig_x0 */
+#define SYS_ARG1(r) (SYS_REGS(r)->orig_x0)
+#define SYS_ARG2(r) (SYS_REGS(r)->regs[1])
+#define SYS_ARG3(r) (SYS_REGS(r)->regs[2])
+#endif
+#else
 #define SYS_ARG1(r) PT_REGS_PARM1_CORE_SYSCALL(r)
 #define SYS_ARG2(r) PT_REGS_PARM2_CORE_SYSCALL(r)
 #define SYS_ARG3(r) PT_REGS_PARM3_CORE_SYSCALL(r)
+#endif
 
 SEC("fentry/" FT_SYSCALL_WRAPPER(io_submit))
 int BPF_PROG(fentry_sys_io_submit, const struct pt_regs *regs)

@@ -133,15 +133,10 @@ __noinline int ft_mount_count_on(__u64 pcp, __u32 cpu)
  * offsets are not known. */
 static __always_inline __s64 mount_count(__u64 mnt)
 {
-	struct mount *m = as_mount(mnt);
 	if (!addr_per_cpu_offset || !nr_cpus || !mount_count_known())
 		return -1;
-	__u64 pcp;
-#ifdef FT_READ_CAST
-	pcp = (__u64)m->mnt_pcp;
-#else
-	pcp = (__u64)BPF_CORE_READ(m, mnt_pcp);
-#endif
+	/* As a number: a typed per-CPU pointer may not go to a global function. */
+	__u64 pcp = ft_read_u64(mnt + bpf_core_field_offset(struct mount, mnt_pcp));
 	if (!pcp)
 		return -1;
 	__s64 sum = 0;
@@ -242,10 +237,11 @@ static __always_inline void path_umount_return(long ret)
 	bpf_ringbuf_submit(e, 0);
 }
 
-#ifndef FT_READ_CAST
+/* The mount of a path, as a number (it is kept in a map until the return). */
 static __always_inline __u64 path_mount(const struct path *p)
 {
-	return (__u64)BPF_CORE_READ(p, mnt) - bpf_core_field_offset(struct mount, mnt);
+	__u64 vm = ft_read_u64((__u64)p + bpf_core_field_offset(struct path, mnt));
+	return vm - bpf_core_field_offset(struct mount, mnt);
 }
 
 SEC("fentry/path_umount")
@@ -275,7 +271,6 @@ int BPF_KRETPROBE(kretprobe_path_umount, int ret)
 	path_umount_return(ret);
 	return 0;
 }
-#endif /* !FT_READ_CAST */
 
 /* ---- tracepoint backend: the syscall, and the caller's cwd ---- */
 

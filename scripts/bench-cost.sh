@@ -14,6 +14,8 @@
 # hosts.
 #
 # Knobs (environment): COST_SUITE=trixie COST_BACKENDS="fentry kprobe tracepoint"
+#   (add B-empty, e.g. fentry-empty: B with its fput and io_uring request
+#   programs returning at once, the floor of a call under the counters)
 #   COST_DURATION=5 COST_FIO_SIZE=64M COST_REGISTER=0 (1: --registerfiles)
 #   COST_LOG=FILE (the guest's serial log)
 set -euo pipefail
@@ -63,6 +65,7 @@ echo "## BPF program cost per call, QEMU TCG, $SUITE ($kernel), $(date -u +%F)"
 echo
 echo "fio io_uring randread 4k qd32 on tmpfs, ${DURATION} s$( ((REGISTER)) && echo ', --registerfiles'); kernel.bpf_stats_enabled=1."
 grep -a '^COST I skipped ' "$log" | sed 's/^COST I skipped /- does not load: /' || true
+grep -a '^COST I started ' "$log" | sed 's/^COST I started /- /' || true
 echo
 echo "| backend | program | calls | calls per request | ns per call | ns per request |"
 echo "|---|---|---:|---:|---:|---:|"

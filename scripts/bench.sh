@@ -9,8 +9,9 @@
 # over five workloads (fio io_uring 4k random reads on tmpfs, the same with
 # --registerfiles, an open/read/close loop, a fork/exit loop, fio libaio O_DIRECT
 # random reads on a loop-mounted ext4). Prints the medians, the ratios to
-# untraced, the time from start to attached of both tracers, and fputrace's
-# ring-buffer drops per workload (plus two fio io_uring jobs at once).
+# untraced (of the medians, and the median of the per-round ratios), the time
+# from start to attached of both tracers, and fputrace's ring-buffer drops per
+# workload (plus two fio io_uring jobs at once).
 #
 # The bpftrace script is derived at run time from what fputrace really attached
 # (bpftool perf show on its pid), so the comparison follows fputrace's probe
@@ -145,14 +146,28 @@ label() {
   esac
 }
 
+# paired_ratio FILE CONFIG BASE WORKLOAD : the median over rounds of
+# CONFIG's rate / BASE's rate in the same round. The k-th line of a config and
+# workload in FILE is round k. Two measurements of one round are seconds apart,
+# so a host whose load drifts over minutes moves both; the ratio of the medians
+# mixes rounds taken minutes apart.
+paired_ratio() {
+  awk -v c="$2" -v b="$3" -v w="$4" '
+    $2 == w && $1 == c {cv[++nc] = $3}
+    $2 == w && $1 == b {bv[++nb] = $3}
+    END {for (k = 1; k <= nc && k <= nb; k++) if (bv[k] > 0) print cv[k] / bv[k]}' "$1" | median
+}
+
 # rate_table FILE CONFIG... : FILE has "config workload value" lines; the first
-# config is the baseline. Prints medians and the ratios of the others to it.
+# config is the baseline. Prints medians, the ratios of the others' medians to
+# the baseline's, and the medians of the per-round ratios (paired_ratio).
 rate_table() {
   local file=$1 base=$2 w c m
   shift
   local configs=("$@") hdr='| workload' sep='|---'
   for c in "${configs[@]}"; do hdr+=" | $c"; sep+='|---:'; done
   for c in "${configs[@]:1}"; do hdr+=" | $c/$base"; sep+='|---:'; done
+  for c in "${configs[@]:1}"; do hdr+=" | $c/$base per round"; sep+='|---:'; done
   echo "$hdr |"
   echo "$sep|"
   for w in $(awk '{print $2}' "$file" | awk '!seen[$0]++'); do
@@ -164,6 +179,10 @@ rate_table() {
     done
     for m in "${meds[@]:1}"; do
       row+=" | $(awk -v m="$m" -v b="${meds[0]}" 'BEGIN {if (m == "-" || b == "-" || b == 0) print "-"; else printf "%.2fx", m / b}')"
+    done
+    for c in "${configs[@]:1}"; do
+      m=$(paired_ratio "$file" "$c" "$base" "$w")
+      row+=" | $(awk -v m="$m" 'BEGIN {if (m == "-") print "-"; else printf "%.2fx", m}')"
     done
     echo "$row |"
   done

@@ -51,9 +51,8 @@ std::string Tracer::describe() const {
     std::string per;
     for (const auto& [fn, b] : plan_.functions) per += fmt::format("{}{}={}", per.empty() ? "" : " ", fn, to_string(b));
     out += " (" + per + ")";
-  } else {
-    out += plan_.use_cast_reads ? " (reads kernel memory with plain loads via bpf_rdonly_cast)" : "";
   }
+  out += plan_.use_cast_reads ? " (reads kernel memory with plain loads via bpf_rdonly_cast)" : "";
   std::vector<std::string> notes = plan_.notices;
   notes.insert(notes.end(), attach_notices_.begin(), attach_notices_.end());
   for (const auto& n : notes) out += "; " + n;
@@ -447,6 +446,14 @@ std::unique_ptr<Tracer> start_tracer(const TraceOptions& opts, Tracer::Callback 
   auto plan = plan_probes(opts.backend, error);
   if (!plan) return nullptr;
   auto tracer = start_with_plan(*plan, opts, tracefs, on_event, error);
+  if (!tracer && plan->use_cast_reads && plan->kread_available) {
+    // The plain-load object was refused here (a verifier older or stricter
+    // than the ones it was tried on): the helper-read one does the same work.
+    plan->notices.push_back(
+        fmt::format("reading with plain loads (bpf_rdonly_cast) failed ({}): reading with bpf_probe_read_kernel", error));
+    plan->use_cast_reads = false;
+    tracer = start_with_plan(*plan, opts, tracefs, on_event, error);
+  }
   if (!tracer && drop_optional_functions(*plan, error)) tracer = start_with_plan(*plan, opts, tracefs, on_event, error);
   if (tracer || opts.backend != "auto" || plan->fput_backend == Backend::Tracepoint) return tracer;
   // auto: the fput probes passed the tries but the full programs did not load

@@ -72,8 +72,18 @@ std::optional<ProbePlan> plan_probes(const std::string& requested, KernelProbes&
     return std::nullopt;
   }
   ProbePlan plan;
-  bool kread = kernel.probe_read_kernel().available;
-  if (forced == "cast") kread = false;
+  // How the programs read kernel memory, whatever the backend: plain loads
+  // through bpf_rdonly_cast where the kernel has it (6.2+), the cheaper way
+  // per io_uring request; else bpf_probe_read_kernel, which lockdown withdraws.
+  bool kread = forced != "cast" && kernel.probe_read_kernel().available;
+  bool cast = forced != "kread" && kernel.rdonly_cast().available;
+  if (!kread && !cast) {
+    error = forced.empty() ? "this kernel allows neither bpf_probe_read_kernel nor bpf_rdonly_cast: nothing can read files"
+                           : fmt::format("FPUTRACE_READS={}: this kernel does not allow it", forced);
+    return std::nullopt;
+  }
+  plan.use_cast_reads = cast;
+  plan.kread_available = kread;
   if (requested != "tracepoint") {
     std::string blocker;  // why the fput probes cannot run, if they cannot
     std::vector<std::string> skipped;
@@ -87,8 +97,6 @@ std::optional<ProbePlan> plan_probes(const std::string& requested, KernelProbes&
         skipped.push_back(fmt::format("skipped {} ({}): {}", t.name, t.purpose, refusal(plan, t.name, requested)));
       }
     }
-    if (blocker.empty() && !kread)
-      blocker = "fput probes need bpf_probe_read_kernel, which this kernel withdraws (lockdown)";
     if (blocker.empty()) {
       plan.fput_backend = plan.functions.at("fput");
       plan.notices = skipped;
@@ -103,18 +111,6 @@ std::optional<ProbePlan> plan_probes(const std::string& requested, KernelProbes&
     plan.notices.push_back("using tracepoints: deferrals are inferred, not observed");
   }
   plan.fput_backend = Backend::Tracepoint;
-  // Tracepoint programs read with plain loads through bpf_rdonly_cast where
-  // the kernel has it (6.2+): cheaper per io_uring request than a
-  // bpf_probe_read_kernel per field.
-  if (kread && forced != "kread" && kernel.rdonly_cast().available) kread = false;
-  if (!kread) {
-    Capability cast = kernel.rdonly_cast();
-    if (!cast.available) {
-      error = "this kernel allows neither bpf_probe_read_kernel nor bpf_rdonly_cast: nothing can read files";
-      return std::nullopt;
-    }
-    plan.use_cast_reads = true;
-  }
   return plan;
 }
 

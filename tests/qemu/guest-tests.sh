@@ -12,6 +12,7 @@ fail=0
 # the EBUSY cases expect references.unexplained null and fputrace saying so.
 no_fentry=
 no_mount_count=
+reads=  # cast or kread: the object every start line must name (run-suite.sh)
 [ -r /payload/expect ] && . /payload/expect
 main_backend=fentry
 [ -n "$no_fentry" ] && main_backend=kprobe
@@ -65,6 +66,18 @@ report() {
   fi
 }
 
+# reads_as_expected STDERR-FILE: the start line names the reads run-suite.sh
+# expects for this kernel, and no fallback from one object to the other.
+reads_as_expected() {
+  start=$(grep -m1 'tracing with' "$1")
+  case $reads in
+    cast) echo "$start" | grep -q 'plain loads via bpf_rdonly_cast' &&
+      ! echo "$start" | grep -q 'failed (' ;;
+    kread) ! echo "$start" | grep -q 'via bpf_rdonly_cast' ;;
+    *) echo "no reads= in /payload/expect"; return 1 ;;
+  esac
+}
+
 judge() {  # judge NAME EXPECT STDERR-FILES...: check /tmp/NAME.{repro,watch}
   name=$1 expect=$2
   shift 2
@@ -93,6 +106,12 @@ run() {  # run BACKEND SCENARIO EXPECT REPRO-ARGS...
   if ! fputrace watch --json --backend "$backend" -o "/tmp/$name.watch" --events "/tmp/$name.events" \
       -- fputrace-repro "$scenario" "$@" >"/tmp/$name.repro" 2>"/tmp/$name.err"; then
     echo "FAIL $name: fputrace watch failed:"
+    cat "/tmp/$name.err"
+    fail=$((fail + 1))
+    return
+  fi
+  if ! reads_as_expected "/tmp/$name.err"; then
+    echo "FAIL $name: the start line does not read kernel memory the way expected here (reads=$reads):"
     cat "/tmp/$name.err"
     fail=$((fail + 1))
     return

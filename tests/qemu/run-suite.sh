@@ -43,6 +43,15 @@ if [[ $arch == arm64 && $suite == bookworm ]]; then
   echo "no_mount_count='CONFIG_KALLSYMS_ALL is off: no __per_cpu_offset in /proc/kallsyms'" >>"$work/payload/expect"
 fi
 
+# How the programs read kernel memory: plain loads through bpf_rdonly_cast on
+# 6.2+ (trixie, sid), bpf_probe_read_kernel before (bullseye 5.10, bookworm 6.1).
+# The guest checks every start line against it, so a fallback to the helper
+# object on a kernel that has the kfunc fails the case instead of hiding.
+case $suite in
+  bullseye | bookworm) echo "reads=kread" >>"$work/payload/expect" ;;
+  *) echo "reads=cast" >>"$work/payload/expect" ;;
+esac
+
 log=${FPUTRACE_QEMU_LOG_DIR:-$work}/$logname.log
 mkdir -p "$(dirname "$log")"
 # A guest that dies of an int3 oops in kernel text being patched met a QEMU

@@ -51,7 +51,8 @@ TEST(Plan, FentryWhereItLoadsFirst) {
   ASSERT_TRUE(plan) << error;
   EXPECT_EQ(plan->fput_backend, Backend::Fentry);
   for (const auto& t : function_targets()) EXPECT_EQ(plan->functions.at(t.name), Backend::Fentry) << t.name;
-  EXPECT_FALSE(plan->use_cast_reads);  // fput probes read with bpf_probe_read_kernel
+  EXPECT_TRUE(plan->use_cast_reads);  // plain loads wherever the kernel has bpf_rdonly_cast
+  EXPECT_TRUE(plan->kread_available);  // the helper-read object is the fallback
   EXPECT_EQ(k.asked.front(), "fentry fput");
   for (const auto& a : k.asked)
     EXPECT_EQ(a.rfind("kprobe", 0), std::string::npos) << "kprobe tried although fentry loaded";
@@ -95,15 +96,36 @@ TEST(Plan, TracepointsWhenNeitherLoadsAndTheOutputSaysInferred) {
   EXPECT_TRUE(plan->use_cast_reads);  // tracepoint programs read with plain loads where the kernel has the kfunc
 }
 
-TEST(Plan, LockdownMeansTracepointsWithCastReads) {
-  MadeUpKernel k;  // fentry would load, but bpf_probe_read_kernel is withdrawn
+TEST(Plan, WithoutTheKfuncFunctionProbesReadWithTheHelper) {
+  MadeUpKernel k;  // before 6.2
+  k.cast = false;
+  std::string error;
+  auto plan = plan_probes("auto", k, "", error);
+  ASSERT_TRUE(plan) << error;
+  EXPECT_EQ(plan->fput_backend, Backend::Fentry);
+  EXPECT_FALSE(plan->use_cast_reads);
+}
+
+TEST(Plan, AWithdrawnHelperLeavesFunctionProbesOnCastReads) {
+  MadeUpKernel k;  // fentry loads, bpf_probe_read_kernel is withdrawn
   k.probe_read = false;
+  std::string error;
+  auto plan = plan_probes("auto", k, "", error);
+  ASSERT_TRUE(plan) << error;
+  EXPECT_EQ(plan->fput_backend, Backend::Fentry);
+  EXPECT_TRUE(plan->use_cast_reads);
+  EXPECT_FALSE(plan->kread_available);  // no fallback object
+}
+
+TEST(Plan, LockdownMeansTracepointsWithCastReads) {
+  MadeUpKernel k;  // this machine: neither fentry nor kprobes, no helper
+  k.probe_read = k.fentry_works = k.kprobe_works = false;
   std::string error;
   auto plan = plan_probes("auto", k, "", error);
   ASSERT_TRUE(plan) << error;
   EXPECT_EQ(plan->fput_backend, Backend::Tracepoint);
   EXPECT_TRUE(plan->use_cast_reads);
-  EXPECT_TRUE(said(*plan, "withdraws (lockdown)"));
+  EXPECT_TRUE(said(*plan, "deferrals are inferred, not observed"));
 }
 
 TEST(Plan, NothingCanReadFilesIsAnError) {
@@ -149,10 +171,13 @@ TEST(Plan, ForcedReadsChooseTheObject) {
   auto kread = plan_probes("tracepoint", k, "kread", error);
   ASSERT_TRUE(kread) << error;
   EXPECT_FALSE(kread->use_cast_reads);
-  // fput probes cannot use the cast object: forcing it falls back to tracepoints
-  auto forced_auto = plan_probes("auto", k, "cast", error);
-  ASSERT_TRUE(forced_auto) << error;
-  EXPECT_EQ(forced_auto->fput_backend, Backend::Tracepoint);
+  auto fentry_kread = plan_probes("auto", k, "kread", error);
+  ASSERT_TRUE(fentry_kread) << error;
+  EXPECT_EQ(fentry_kread->fput_backend, Backend::Fentry);
+  EXPECT_FALSE(fentry_kread->use_cast_reads);
+  k.cast = false;
+  EXPECT_FALSE(plan_probes("auto", k, "cast", error));
+  EXPECT_EQ(error, "FPUTRACE_READS=cast: this kernel does not allow it");
 }
 
 }  // namespace

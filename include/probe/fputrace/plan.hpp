@@ -25,7 +25,8 @@ const std::vector<FunctionTarget>& function_targets();
 
 struct ProbePlan {
   Backend fput_backend = Backend::Tracepoint;
-  bool use_cast_reads = false;               // the lockdown-safe object (bpf_rdonly_cast)
+  bool use_cast_reads = false;               // the object that reads with plain loads (bpf_rdonly_cast)
+  bool kread_available = false;              // bpf_probe_read_kernel allowed: the other object can load
   std::map<std::string, Backend> functions;  // chosen per function
   std::map<std::string, Capability> fentry_tried, kprobe_tried;
   std::vector<std::string> notices;  // one line each: what was skipped and why

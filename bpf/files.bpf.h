@@ -53,6 +53,42 @@ struct {
 
 static const struct ft_proc_files no_proc_files = {};
 
+/* Entries put into 'files' minus entries deleted from it. Never below the
+ * number of live entries (it is raised before an insert; an LRU eviction or
+ * a replaced stale entry leaves it higher), so while it is zero __fput knows
+ * without a lookup that the file it releases is not there: on a host whose
+ * processes use neither io_uring nor aio a release costs no hash lookup. */
+__s64 files_entries = 0;
+
+/* Puts an entry into 'files'; 0 on success. */
+static __always_inline int files_insert(__u64 *file, const struct ft_file_state *st)
+{
+	__sync_fetch_and_add(&files_entries, 1);
+	if (map_put(&files, file, st)) {
+		__sync_fetch_and_add(&files_entries, -1);
+		return -1;
+	}
+	stat_inc(FT_STAT_FILES_INSERTED);
+	return 0;
+}
+
+/* Deletes the file's entry from 'files', if it has one. */
+static __always_inline void files_delete(__u64 *file)
+{
+	if (bpf_map_delete_elem(&files, file))
+		return;
+	__sync_fetch_and_add(&files_entries, -1);
+	stat_inc(FT_STAT_FILES_DELETED);
+}
+
+/* The file's entry; NULL without a lookup while the map is empty. */
+static __always_inline struct ft_file_state *files_lookup_if_any(__u64 *file)
+{
+	if (files_entries <= 0)
+		return NULL;
+	return bpf_map_lookup_elem(&files, file);
+}
+
 /* Entries in proc_files: while it is zero (no process owns anything) an exit
  * does not even look the exiting process up. */
 __s64 proc_files_count = 0;
@@ -155,9 +191,8 @@ static __always_inline struct ft_file_state *claim_file(__u64 file, __u32 source
 	fill_origin_current(&fresh.origin, source, ring);
 	fresh.origin.flags = origin_flags;
 	fresh.inode = ft_file_inode_addr(f);
-	if (map_put(&files, &file, &fresh))
+	if (files_insert(&file, &fresh))
 		return NULL;
-	stat_inc(FT_STAT_FILES_INSERTED);
 	ft_proc_add_file(tgid, file);
 	return bpf_map_lookup_elem(&files, &file);
 }
@@ -185,8 +220,7 @@ static __always_inline void mark_reported(__u64 file)
 	struct ft_file_state fresh = {};
 	fresh.flags = FS_REPORTED;
 	fresh.inode = ft_file_inode_addr(ft_as_file(file));
-	if (!map_put(&files, &file, &fresh))
-		stat_inc(FT_STAT_FILES_INSERTED);
+	files_insert(&file, &fresh);
 }
 
 #endif /* FPUTRACE_FILES_BPF_H */

@@ -8,7 +8,9 @@
  * path of every non-final fput); then the kernel's own deferral test on the
  * current context (kernel thread flag, preempt count, task_works), so final
  * fputs of ordinary tasks, which run as task work and never pin, cost a few
- * loads more; only a deferral does a map lookup and sends a record.
+ * loads more; only a deferral does a map lookup and sends a record. __fput
+ * looks the file up in 'files' only while that map holds anything
+ * (files_entries), then a per-CPU load tells whether delayed_fput is running.
  *
  * Two references at entry: another CPU may drop the other one at the same
  * moment and leave this call the last one. Such a deferral cannot be told at
@@ -67,12 +69,12 @@ static __always_inline bool send_late_deferral(__u64 file)
  * sent before the file's entry is deleted: the entry holds its owner. */
 static __always_inline void on_final_release(__u64 file)
 {
-	struct ft_file_state *st = bpf_map_lookup_elem(&files, &file);
+	struct ft_file_state *st = files_lookup_if_any(&file);
 	bool reported = (st && (st->flags & FS_REPORTED)) || send_late_deferral(file);
 	/* send_deferred() marks the file reported, inserting an entry if it had
 	 * none: delete it whichever way it came to exist. */
-	if ((st || reported) && !bpf_map_delete_elem(&files, &file))
-		stat_inc(FT_STAT_FILES_DELETED);
+	if (st || reported)
+		files_delete(&file);
 	if (!reported)
 		return; /* never reported: the collector has nothing to close */
 	struct ft_event *e = event_new(FT_EV_RELEASED);

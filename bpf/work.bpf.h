@@ -5,7 +5,8 @@
  * workqueue tracepoints (tp_btf: typed, so work->func is a plain load, also
  * under lockdown) with every backend, matched
  * against the functions' addresses from /proc/kallsyms. Every work item of
- * the system passes here, so the common case is two compares.
+ * the system passes here, so the common case is two compares at its start and
+ * a per-CPU load and a global load at its end.
  */
 #ifndef FPUTRACE_WORK_BPF_H
 #define FPUTRACE_WORK_BPF_H
@@ -33,6 +34,11 @@ struct {
 	__type(key, __u64);
 	__type(value, __u64);
 } running_ring_exits SEC(".maps");
+
+/* Entries in running_ring_exits: while it is zero (no ring teardown of a
+ * reported ring is running, nearly always) the end of a work item does not
+ * look the work up. */
+__s64 running_ring_exits_count = 0;
 
 /* pin_serial when a delayed_fput run was last reported. */
 __u64 pin_serial_reported = 0;
@@ -94,17 +100,21 @@ static __always_inline void ring_exit_start(__u64 work)
 	__u64 ring = work - bpf_core_field_offset(struct io_ring_ctx, exit_work);
 	if (!bpf_map_lookup_elem(&known_rings, &ring))
 		return;
-	map_put(&running_ring_exits, &work, &ring);
+	if (!map_put(&running_ring_exits, &work, &ring))
+		__sync_fetch_and_add(&running_ring_exits_count, 1);
 	report_work(FT_EV_RING_EXIT, work, ring);
 }
 
 static __always_inline void ring_exit_end(__u64 work)
 {
+	if (running_ring_exits_count <= 0)
+		return;
 	__u64 *ring = bpf_map_lookup_elem(&running_ring_exits, &work);
 	if (!ring)
 		return;
 	__u64 r = *ring;
-	bpf_map_delete_elem(&running_ring_exits, &work);
+	if (!bpf_map_delete_elem(&running_ring_exits, &work))
+		__sync_fetch_and_add(&running_ring_exits_count, -1);
 	/* The exit work dropped the ring's files onto the delayed_fput list:
 	 * the next run releases them (on the tracepoint backend that run's
 	 * report is the only sign of it), so it must be reported. */

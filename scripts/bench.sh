@@ -6,9 +6,11 @@
 #
 # This machine: interleaved rounds (order rotated each round) of
 #   untraced | `fputrace watch -o /dev/null` (all mounts) | bpftrace, counting
-# over five workloads (fio io_uring 4k random reads on tmpfs, the same with
-# --registerfiles, an open/read/close loop, a fork/exit loop, fio libaio O_DIRECT
-# random reads on a loop-mounted ext4). Prints the medians, the ratios to
+# (and, where fputrace enabled syscall tracepoints, bpftrace counting on those
+# alone: what they cost every other syscall) over five workloads (fio io_uring
+# 4k random reads on tmpfs, the same with --registerfiles, an open/read/close
+# loop, a fork/exit loop, fio libaio O_DIRECT random reads on a loop-mounted
+# ext4). Prints the medians, the ratios to
 # untraced (of the medians, and the median of the per-round ratios), the time
 # from start to attached of both tracers, and fputrace's ring-buffer drops per
 # workload (plus two fio io_uring jobs at once).
@@ -283,16 +285,17 @@ host_bench() {
     done
     attach_s=$(elapsed "$t0")
   }
+  # start_bpftrace SCRIPT NPROBES
   start_bpftrace() {
-    local t0
+    local t0 script=$1 nprobes=$2
     : >"$work/bpftrace.out"
     t0=$(now)
-    bpftrace "$work/twin.bt" >>"$work/bpftrace.out" 2>"$work/bpftrace.err" &
+    bpftrace "$script" >>"$work/bpftrace.out" 2>"$work/bpftrace.err" &
     tracer_pid=$!
     # "Attaching N probes..." comes before the attaching: also wait until the
     # kernel shows all N probes on its pid.
     until grep -q '^Attaching' "$work/bpftrace.out" &&
-      (($(bpftool perf show 2>/dev/null | awk -v p="$tracer_pid" '$1 == "pid" && $2 == p' | wc -l) >= ${#twin[@]})); do
+      (($(bpftool perf show 2>/dev/null | awk -v p="$tracer_pid" '$1 == "pid" && $2 == p' | wc -l) >= nprobes)); do
       kill -0 "$tracer_pid" 2>/dev/null || { cat "$work/bpftrace.out" "$work/bpftrace.err" >&2; die "bpftrace exited early"; }
       sleep 0.01
     done
@@ -349,9 +352,23 @@ host_bench() {
   note "fputrace: $tracing_line"
   note "bpftrace twin: ${twin[*]:-none}"
   local configs=(untraced fputrace bpftrace)
+  # bt_script FILE PROBE... : a bpftrace script counting on the probes
+  bt_script() {
+    local file=$1 sepr='' t
+    shift
+    { for t in "$@"; do printf '%s%s' "$sepr" "$t"; sepr=$',\n'; done
+      printf '\n{ @[probe] = count(); }\n'; } >"$file"
+  }
+  # The syscall tracepoints alone: what they cost every other syscall (any
+  # enabled one puts every task's syscalls on the slow entry path).
+  syscall_twin=()
+  for t in "${twin[@]}"; do [[ $t == tracepoint:syscalls:* ]] && syscall_twin+=("$t"); done
   if ((${#twin[@]})); then
-    { local sepr=''; for t in "${twin[@]}"; do printf '%s%s' "$sepr" "$t"; sepr=$',\n'; done
-      printf '\n{ @[probe] = count(); }\n'; } >"$work/twin.bt"
+    bt_script "$work/twin.bt" "${twin[@]}"
+    if ((${#syscall_twin[@]})); then
+      bt_script "$work/syscalls.bt" "${syscall_twin[@]}"
+      configs+=(bpftrace-syscalls)
+    fi
   else
     configs=(untraced fputrace)
     note "fputrace attached no tracepoint: no bpftrace column"
@@ -370,7 +387,9 @@ host_bench() {
           untraced) v=$(measure "$w") ;;
           fputrace) start_fputrace -o /dev/null; echo "fputrace $attach_s" >>"$work/attach"
             v=$(measure "$w"); stop_tracer ;;
-          bpftrace) start_bpftrace; echo "bpftrace $attach_s" >>"$work/attach"
+          bpftrace) start_bpftrace "$work/twin.bt" "${#twin[@]}"; echo "bpftrace $attach_s" >>"$work/attach"
+            v=$(measure "$w"); stop_tracer ;;
+          bpftrace-syscalls) start_bpftrace "$work/syscalls.bt" "${#syscall_twin[@]}"
             v=$(measure "$w"); stop_tracer ;;
         esac
         [[ $v =~ ^[0-9.]+$ ]] || die "workload $w ($c) printed no rate: '$v'"
@@ -406,6 +425,10 @@ host_bench() {
   echo "Medians of $ROUNDS interleaved rounds of ${DURATION} s (order rotated each round);"
   echo "fputrace: \`fputrace watch -o /dev/null\` (all mounts); bpftrace $(bpftrace --version | awk '{print $2}'):"
   echo "\`@[probe] = count()\` on the ${#twin[@]} tracepoints fputrace attached: $(echo "${twin[@]:-none}" | sed 's/tracepoint://g')."
+  if ((${#syscall_twin[@]})); then
+    echo "bpftrace-syscalls: the same script on fputrace's syscall tracepoints only ($(echo "${syscall_twin[@]}" | sed 's/tracepoint://g')):"
+    echo "what those cost every other syscall, whichever tool enables them."
+  fi
   if ((${#fnprobes[@]})); then
     echo "Function probes of fputrace with no bpftrace twin here: ${fnprobes[*]}."
   else

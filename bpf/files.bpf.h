@@ -81,6 +81,13 @@ static __always_inline void files_delete(__u64 *file)
 	stat_inc(FT_STAT_FILES_DELETED);
 }
 
+/* files_insert() overwrote a stale entry. files_entries is left high (it
+ * may only err upwards: another CPU may have deleted the entry meanwhile). */
+static __always_inline void files_replaced(void)
+{
+	stat_inc(FT_STAT_FILES_DELETED);
+}
+
 /* The file's entry; NULL without a lookup while the map is empty. */
 static __always_inline struct ft_file_state *files_lookup_if_any(__u64 *file)
 {
@@ -193,6 +200,12 @@ static __always_inline struct ft_file_state *claim_file(__u64 file, __u32 source
 	fresh.inode = ft_file_inode_addr(f);
 	if (files_insert(&file, &fresh))
 		return NULL;
+	/* A dead file's entry at this address (struct file memory is reused
+	 * at once, and nothing deletes entries on the tracepoint backend) was
+	 * replaced, not evicted: count it as deleted, or the collector's
+	 * evictions (inserts - deletes - live) count every reuse as a loss. */
+	if (st)
+		files_replaced();
 	ft_proc_add_file(tgid, file);
 	return bpf_map_lookup_elem(&files, &file);
 }

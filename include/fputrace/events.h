@@ -268,7 +268,7 @@ enum ft_stat {
 	FT_STAT_FD_SCAN_TRUNCATED = 4, /* more fds / ring slots / files per process than scanned */
 	FT_STAT_RING_LAYOUT_UNKNOWN = 5, /* a ring found at exit: fixed file table layout unknown */
 	FT_STAT_FILES_INSERTED = 6, /* entries added to the owners map (LRU) */
-	FT_STAT_FILES_DELETED = 7,  /* entries removed from it by __fput */
+	FT_STAT_FILES_DELETED = 7,  /* entries removed from it by __fput, or replaced by a new file at the address */
 	FT_STAT_LATE_DEFERRALS = 8, /* deferrals only seen at release (FT_DEFER_SEEN_AT_RELEASE) */
 	FT_STAT_URING_REQUESTS = 9, /* io_uring requests on watched files counted in the kernel */
 	FT_STAT_MAX = 10,

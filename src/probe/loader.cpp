@@ -101,6 +101,11 @@ class SkelTracer : public Tracer {
       if (bpf_map__set_max_entries(skel_->maps.events, static_cast<uint32_t>(std::strtoul(bytes, nullptr, 10))) != 0)
         return fail(error,
                     fmt::format("FPUTRACE_RINGBUF_BYTES={}: not a power-of-two multiple of the page size", bytes));
+    // Testing knob: a small owners map (e.g. 64 entries) lets a host test
+    // reach the map's capacity, where the eviction count is worked out.
+    if (const char* entries = getenv("FPUTRACE_OWNERS_MAP_ENTRIES"))
+      if (bpf_map__set_max_entries(skel_->maps.files, static_cast<uint32_t>(std::strtoul(entries, nullptr, 10))) != 0)
+        return fail(error, fmt::format("FPUTRACE_OWNERS_MAP_ENTRIES={}: not a valid map size", entries));
     configure(opts);
     select_programs(tracefs);
     if (int err = Skel::load(skel_); err) {

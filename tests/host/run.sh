@@ -220,6 +220,30 @@ else
   echo "FAIL overload-lossy: no in-band loss record, or no drops with a 4 KiB ring buffer"; record overload-loss-inband 1
 fi
 
+# The owners map at its capacity. Nothing deletes its entries on this backend
+# (no __fput probe); two files read through io_uring in turn take one struct
+# file address, so each open replaces the other's entry. With the map cut to
+# 64 entries and 2000 reads, a replaced entry must not count as an eviction:
+# the summary says no owner was lost, and the reads were counted.
+REOPEN=$(dirname "$REPRO")/uring-reopen
+mkdir -p "$work/reopen" && mount -t tmpfs reopen "$work/reopen"
+if FPUTRACE_OWNERS_MAP_ENTRIES=64 "$FPUTRACE" watch --json -o "$work/reopen.watch.jsonl" -- \
+    "$REOPEN" "$work/reopen" 2000 >"$work/reopen.out" 2>"$work/reopen.stderr"; then
+  s=$(grep '"event":"summary"' "$work/reopen.watch.jsonl" | tail -n1)
+  evictions=$(grep -o '"owner_evictions":[0-9]*' <<<"$s" | cut -d: -f2)
+  requests=$(grep -o '"uring_requests":[0-9]*' <<<"$s" | cut -d: -f2)
+  if [[ $evictions == 0 && ${requests:-0} -ge 2000 ]]; then
+    echo "PASS owners-reused: 2000 reopens at one address, 0 owner evictions ($requests requests counted)"
+    record owners-reused 0
+  else
+    echo "FAIL owners-reused: owner_evictions=${evictions:-none}, uring_requests=${requests:-none} (want 0 and >= 2000): $s"
+    record owners-reused 1
+  fi
+else
+  echo "FAIL owners-reused: watch failed: $(tail -n 3 "$work/reopen.stderr")"; record owners-reused 1
+fi
+umount "$work/reopen" 2>/dev/null || umount -l "$work/reopen"
+
 # Containers (issue 10): the reproducer runs in a cgroup made for the test,
 # with a docker-like path under the cgroup2 mount. The EBUSY's pin origin and
 # caller carry that cgroup and the container id; --cgroup (as a hierarchy path

@@ -454,8 +454,8 @@ std::unique_ptr<Tracer> start_tracer(const TraceOptions& opts, Tracer::Callback 
   if (!tracer && plan->use_cast_reads && plan->kread_available) {
     // The plain-load object was refused here (a verifier older or stricter
     // than the ones it was tried on): the helper-read one does the same work.
-    plan->notices.push_back(
-        fmt::format("reading with plain loads (bpf_rdonly_cast) failed ({}): reading with bpf_probe_read_kernel", error));
+    plan->notices.push_back(fmt::format(
+        "reading with plain loads (bpf_rdonly_cast) failed ({}): reading with bpf_probe_read_kernel", error));
     plan->use_cast_reads = false;
     tracer = start_with_plan(*plan, opts, tracefs, on_event, error);
   }

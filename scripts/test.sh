@@ -47,7 +47,7 @@ san=$root/build-san
 if part "sanitizer build (build-san/)" bash -c "
     cmake -S '$root' -B '$san' -DCMAKE_BUILD_TYPE=Debug -DFPUTRACE_SANITIZE=ON \
       -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 >/dev/null &&
-    cmake --build '$san' -j $nproc --target fputrace unit_tests fputrace-repro fputrace-check uring-storm umount-race ring-holder"; then
+    cmake --build '$san' -j $nproc --target fputrace unit_tests fputrace-repro fputrace-check uring-storm uring-reopen umount-race ring-holder"; then
   part "sanitizer: unit + host tests" \
     ctest --test-dir "$san" --output-on-failure -j 2 -L '^(unit|root)$' --no-tests=error || true
 else

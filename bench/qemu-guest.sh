@@ -5,7 +5,8 @@
 # (order rotated each round; one fputrace per round and backend runs all the
 # workloads; the drop runs start one per workload). Payload: fputrace, ops_loop, fio (+ its libraries),
 # ext4.img (an empty ext4 image) and bench.env (ROUNDS DURATION WORKLOADS DROPS
-# FIO_SIZE BACKENDS; a backend B-empty is B with FPUTRACE_BENCH_EMPTY_HOOKS=1).
+# FIO_SIZE BACKENDS; a backend B-empty is B with FPUTRACE_BENCH_EMPTY_HOOKS=1,
+# kprobe-single is kprobe with FPUTRACE_KPROBE_MULTI=0: plain kprobes on fput).
 # Prints machine-readable lines for the host to tabulate:
 #   BENCH I key value...                 facts (kernel, configs)
 #   BENCH T text                         each backend's "tracing with" line
@@ -71,6 +72,7 @@ start() {
 	# of entering them, without their work)
 	case $b in
 	*-empty) FPUTRACE_BENCH_EMPTY_HOOKS=1 fputrace watch --backend "${b%-empty}" "$@" 2>>/tmp/ft.err & ;;
+	kprobe-single) FPUTRACE_KPROBE_MULTI=0 fputrace watch --backend kprobe "$@" 2>>/tmp/ft.err & ;;
 	*) fputrace watch --backend "$b" "$@" 2>>/tmp/ft.err & ;;
 	esac
 	pid=$!

@@ -134,4 +134,24 @@ int BPF_KPROBE(kprobe___fput, struct file *file)
 	return 0;
 }
 
+/* ---- kprobe.multi (fprobe): the kprobe backend's cheaper entry where it loads ---- */
+SEC("kprobe.multi/fput")
+int BPF_KPROBE(kmulti_fput, struct file *file)
+{
+	return fput_entry(ctx, (__u64)file, ft_file_refs(ft_as_file((__u64)file)));
+}
+
+SEC("kprobe.multi/fput_close")
+int BPF_KPROBE(kmulti_fput_close, struct file *file)
+{
+	return fput_entry(ctx, (__u64)file, ft_file_refs(ft_as_file((__u64)file)));
+}
+
+SEC("kprobe.multi/__fput")
+int BPF_KPROBE(kmulti___fput, struct file *file)
+{
+	on_final_release((__u64)file);
+	return 0;
+}
+
 #endif /* FPUTRACE_FPUT_BPF_H */

@@ -31,10 +31,18 @@
 #   BENCH_FIO_SIZE=64M                   size of each fio file
 #   BENCH_QEMU_ROUNDS=3 BENCH_QEMU_DURATION=3 BENCH_QEMU_SUITE=trixie
 #   BENCH_QEMU_DROPS=1 BENCH_QEMU_TIMEOUT=1800
+#   BENCH_QEMU_ICOUNT=shift=0,sleep=off  QEMU's -icount: the guest's clock counts
+#                                        instructions, so its rates are work per
+#                                        instruction, steady whatever else the
+#                                        host runs; "off": the guest's clock is
+#                                        the host's (rounds then spread by 1.5x
+#                                        on a shared host)
 #   BENCH_QEMU_BACKENDS="fentry kprobe tracepoint"   add B-empty (e.g. fentry-empty)
 #                                        for B with its fput and io_uring request
 #                                        programs returning at once: the floor
-#                                        that entering a program costs
+#                                        that entering a program costs; add
+#                                        kprobe-single for the kprobe backend on
+#                                        plain kprobes (FPUTRACE_KPROBE_MULTI=0)
 #   BENCH_QEMU_LOG=FILE                  keep the guest's serial log there
 # fio and bpftrace are installed with apt-get if missing.
 set -euo pipefail
@@ -66,6 +74,7 @@ QEMU_SUITE=${BENCH_QEMU_SUITE:-trixie}
 QEMU_DROPS=${BENCH_QEMU_DROPS:-1}
 QEMU_BACKENDS=${BENCH_QEMU_BACKENDS:-fentry kprobe tracepoint}
 QEMU_TIMEOUT=${BENCH_QEMU_TIMEOUT:-1800}
+QEMU_ICOUNT=${BENCH_QEMU_ICOUNT:-shift=0,sleep=off}
 for v in ROUNDS DURATION QEMU_ROUNDS QEMU_DURATION QEMU_TIMEOUT; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "BENCH_$v wants a positive whole number, got '${!v}'"
 done
@@ -470,7 +479,9 @@ BACKENDS="$QEMU_BACKENDS"
 EOF
   local log=${BENCH_QEMU_LOG:-$work/qemu.log} rc=0 t0=$SECONDS
   note "booting $QEMU_SUITE in QEMU (TCG); about 10 min with the defaults, output at the end (serial log: $log)"
-  "$root/tests/qemu/boot.sh" --suite "$QEMU_SUITE" --payload "$p" --script "$root/bench/qemu-guest.sh" \
+  local icount=$QEMU_ICOUNT
+  [[ $icount != off ]] || icount=''
+  FPUTRACE_QEMU_ICOUNT=$icount "$root/tests/qemu/boot.sh" --suite "$QEMU_SUITE" --payload "$p" --script "$root/bench/qemu-guest.sh" \
     --out "$log" --timeout "$QEMU_TIMEOUT" --mem 3G || rc=$?
   if ((rc != 0)); then
     grep -a '^BENCH' "$log" | tail -n 20 >&2 || true
@@ -489,6 +500,11 @@ EOF
   echo
   echo "## QEMU TCG, Debian $QEMU_SUITE: $(date -u +%F), guest kernel $kernel, 2 vCPUs on $(cpu_model)"
   echo
+  if [[ $QEMU_ICOUNT != off ]]; then
+    echo "Software emulation with -icount $QEMU_ICOUNT: the guest's clock counts instructions (1 ns each), so a"
+    echo "rate is operations per 10^9 guest instructions, and a ratio is the instructions an operation costs"
+    echo "untraced over what it costs traced (every instruction counts alike: no cache or pipeline effects)."
+  fi
   echo "Software emulation: compare ratios, not rates. Medians of $QEMU_ROUNDS interleaved rounds of ${QEMU_DURATION} s"
   echo "(order rotated each round); each traced column is one \`fputrace watch --backend B -o /dev/null\` (all mounts)"
   echo "per round, running all the workloads (a start takes seconds under TCG); drop runs: one fputrace per workload."

@@ -29,16 +29,11 @@ struct TracepointUse {
   const char* name;
 };
 const TracepointUse kTracepoints[] = {
-    {"io_uring", "io_uring_register"},
-    {"io_uring", "io_uring_file_get"},
-    {"io_uring", "io_uring_complete"},
-    {"workqueue", "workqueue_execute_start"},
-    {"workqueue", "workqueue_execute_end"},
-    {"syscalls", "sys_enter_io_submit"},
-    {"sched", "sched_process_exit"},
-    {"iomap", "iomap_dio_complete"},
-    {"syscalls", "sys_enter_umount"},
-    {"syscalls", "sys_exit_umount"},
+    {"io_uring", "io_uring_register"},      {"io_uring", "io_uring_file_get"},
+    {"io_uring", "io_uring_complete"},      {"workqueue", "workqueue_execute_start"},
+    {"workqueue", "workqueue_execute_end"}, {"syscalls", "sys_enter_io_submit"},
+    {"sched", "sched_process_exit"},        {"iomap", "iomap_dio_complete"},
+    {"syscalls", "sys_enter_umount"},       {"syscalls", "sys_exit_umount"},
 };
 
 json collect(std::string& error) {
@@ -54,6 +49,8 @@ json collect(std::string& error) {
   json backends;
   backends["fentry"] = capability_json(try_fentry("fput"));
   backends["kprobe"] = capability_json(try_kprobe("fput"));
+  // The kprobe backend's cheaper entry for fput and __fput, where it loads.
+  backends["kprobe.multi"] = capability_json(try_kprobe_multi("fput"));
   backends["tracepoint"] = tracefs.empty() ? capability_json(Capability{false, ENOENT, tracefs_error})
                                            : capability_json(try_tracepoint(tracefs, "sched", "sched_process_exit"));
   backends["tp_btf"] = capability_json(try_tp_btf("sched_process_exit"));
@@ -62,8 +59,7 @@ json collect(std::string& error) {
                   {"bpf_rdonly_cast", capability_json(rdonly_cast_available())}};
 
   json functions = json::object();
-  auto syms =
-      kallsyms_lookup({"fput", "__fput", "fput_close", "aio_complete_rw", "delayed_fput", "io_ring_exit_work"});
+  auto syms = kallsyms_lookup({"fput", "__fput", "fput_close", "aio_complete_rw", "delayed_fput", "io_ring_exit_work"});
   for (const char* fn : {"fput", "__fput", "fput_close", "aio_complete_rw", "delayed_fput", "io_ring_exit_work"}) {
     functions[fn] = {{"btf", kernel_has_btf_func(fn)}, {"kallsyms", syms.count(fn) > 0}};
   }
@@ -105,9 +101,9 @@ void print_text(const json& j) {
   fmt::print("attach types (tried for real):\n");
   for (const auto& [name, c] : j["backends"].items()) {
     if (c["available"].get<bool>())
-      fmt::print("  {:<11} yes\n", name);
+      fmt::print("  {:<13} yes\n", name);
     else
-      fmt::print("  {:<11} no: {}\n", name, c["reason"].get<std::string>());
+      fmt::print("  {:<13} no: {}\n", name, c["reason"].get<std::string>());
   }
   fmt::print("helpers:\n");
   for (const auto& [name, c] : j["helpers"].items())

@@ -188,9 +188,8 @@ UringTracepointArgs uring_tracepoint_args() {
   UringTracepointArgs out;
   // io_uring_file_get: (ctx, fd) up to 5.17, (ctx, req, user_data, fd) 5.18 -
   // 6.2, (struct io_kiocb *req, fd) since 6.3: the fd is the last argument.
-  if (auto a = raw_tracepoint_args("io_uring_file_get"); a && (a->size() == 2 || a->size() == 4) &&
-                                                          a->back() == "int")
-  {
+  if (auto a = raw_tracepoint_args("io_uring_file_get");
+      a && (a->size() == 2 || a->size() == 4) && a->back() == "int") {
     out.file_get_fd = static_cast<int>(a->size()) - 1;
     out.file_get_req_first = a->front() == "ptr:io_kiocb";
   }
@@ -234,6 +233,20 @@ Capability try_kprobe(const std::string& func) {
   attr.config1 = reinterpret_cast<__u64>(func.c_str());
   attr.config2 = 0;
   return attach_via_perf(prog.fd, attr, fmt::format("attaching a kprobe to {}", func).c_str());
+}
+
+Capability try_kprobe_multi(const std::string& func) {
+  if (kallsyms_lookup({func}).empty()) return refused(ENOENT, fmt::format("{} is not in /proc/kallsyms", func));
+  LIBBPF_OPTS(bpf_prog_load_opts, load, .expected_attach_type = BPF_TRACE_KPROBE_MULTI);
+  Fd prog(bpf_prog_load(BPF_PROG_TYPE_KPROBE, "ft_probe", "GPL", kReturnZero, 2, &load));
+  if (prog.fd < 0) return refused(errno, why_refused("loading a kprobe.multi program", errno));
+  const char* syms[] = {func.c_str()};
+  LIBBPF_OPTS(bpf_link_create_opts, attach);
+  attach.kprobe_multi.syms = syms;
+  attach.kprobe_multi.cnt = 1;
+  Fd link(bpf_link_create(prog.fd, 0, BPF_TRACE_KPROBE_MULTI, &attach));
+  if (link.fd < 0) return refused(errno, why_refused(fmt::format("attaching kprobe.multi to {}", func).c_str(), errno));
+  return ok();
 }
 
 Capability try_tracepoint(const std::string& tracefs, const std::string& category, const std::string& name) {

@@ -31,6 +31,13 @@ class ThisKernel : public KernelProbes {
     return try_fentry(func, reads_first_arg);
   }
   Capability kprobe(const std::string& func) override { return try_kprobe(func); }
+  Capability kprobe_multi(const std::string& func) override {
+    // Testing knob: FPUTRACE_KPROBE_MULTI=0 keeps the kprobe backend on plain
+    // kprobes where kprobe.multi would load (tests and the benchmark compare both).
+    if (const char* v = getenv("FPUTRACE_KPROBE_MULTI"); v && std::string(v) == "0")
+      return Capability{false, 0, "FPUTRACE_KPROBE_MULTI=0"};
+    return try_kprobe_multi(func);
+  }
   Capability probe_read_kernel() override { return probe_read_kernel_allowed(); }
   Capability rdonly_cast() override { return rdonly_cast_available(); }
 };
@@ -49,7 +56,9 @@ std::string Tracer::describe() const {
   std::string out = fmt::format("backend {}", to_string(plan_.fput_backend));
   if (plan_.fput_backend != Backend::Tracepoint) {
     std::string per;
-    for (const auto& [fn, b] : plan_.functions) per += fmt::format("{}{}={}", per.empty() ? "" : " ", fn, to_string(b));
+    for (const auto& [fn, b] : plan_.functions)
+      per += fmt::format("{}{}={}{}", per.empty() ? "" : " ", fn, to_string(b),
+                         plan_.kprobe_multi.count(fn) ? ".multi" : "");
     out += " (" + per + ")";
   }
   out += plan_.use_cast_reads ? " (reads kernel memory with plain loads via bpf_rdonly_cast)" : "";
@@ -326,7 +335,10 @@ class SkelTracer : public Tracer {
       } else {
         auto it = plan_.functions.find(target);
         bool fentry_kind = kind == "fentry" || kind == "fexit";
-        bool kprobe_kind = kind == "kprobe" || kind == "kretprobe";
+        // A function on the kprobe backend loads either its kprobe.multi
+        // program or its kprobe one, as the plan found.
+        bool multi = plan_.kprobe_multi.count(target) > 0;
+        bool kprobe_kind = (kind == "kprobe" && !multi) || kind == "kretprobe" || (kind == "kprobe.multi" && multi);
         if (it != plan_.functions.end())
           load = (fentry_kind && it->second == Backend::Fentry) || (kprobe_kind && it->second == Backend::Kprobe);
       }

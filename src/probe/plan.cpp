@@ -16,12 +16,16 @@ namespace fputrace {
 
 const std::vector<FunctionTarget>& function_targets() {
   static const std::vector<FunctionTarget> targets{
-      {"fput", true, "final fputs that cannot use task work, decided at entry"},
-      {"__fput", true, "final release (mount reference dropped)"},
-      {"fput_close", false, "final fputs on close paths (6.15+)"},
+      {"fput", true, "final fputs that cannot use task work, decided at entry", {}, false, true},
+      {"__fput", true, "final release (mount reference dropped)", {}, false, true},
+      {"fput_close", false, "final fputs on close paths (6.15+)", {}, false, true},
       // Syscall wrappers: probing them keeps the syscall tracepoints, which put
       // every syscall of every task on the slow entry path, switched off.
-      {FPUTRACE_SYSCALL_WRAPPER("io_submit"), false, "io_submit without a syscall tracepoint", {"syscalls/sys_enter_io_submit"}, true},
+      {FPUTRACE_SYSCALL_WRAPPER("io_submit"),
+       false,
+       "io_submit without a syscall tracepoint",
+       {"syscalls/sys_enter_io_submit"},
+       true},
       // A block device open refused with EBUSY (mkfs on a device a detached
       // filesystem still claims). No tracepoint is there.
       {"blkdev_open", false, "block device opens refused with EBUSY (a claimed device)"},
@@ -36,6 +40,15 @@ const std::vector<FunctionTarget>& function_targets() {
 
 namespace {
 
+// A kprobe's entry on x86 goes through ftrace, then the kprobe table and the
+// perf layer to the program; a kprobe.multi link's goes from ftrace straight
+// to the program. On the functions run per fput that is worth a try.
+void try_kprobe_multi_for(const std::string& func, KernelProbes& kernel, ProbePlan& plan) {
+  Capability c = kernel.kprobe_multi(func);
+  plan.kprobe_multi_tried[func] = c;
+  if (c.available) plan.kprobe_multi.insert(func);
+}
+
 // Tries the backends allowed by the request for one function, fentry first.
 std::optional<Backend> choose_for_function(const FunctionTarget& t, const std::string& requested, KernelProbes& kernel,
                                            ProbePlan& plan) {
@@ -47,7 +60,10 @@ std::optional<Backend> choose_for_function(const FunctionTarget& t, const std::s
   if (requested == "auto" || requested == "kprobe") {
     Capability c = kernel.kprobe(t.name);
     plan.kprobe_tried[t.name] = c;
-    if (c.available) return Backend::Kprobe;
+    if (c.available) {
+      if (t.hot) try_kprobe_multi_for(t.name, kernel, plan);
+      return Backend::Kprobe;
+    }
   }
   return std::nullopt;
 }
@@ -78,8 +94,9 @@ std::optional<ProbePlan> plan_probes(const std::string& requested, KernelProbes&
   bool kread = forced != "cast" && kernel.probe_read_kernel().available;
   bool cast = forced != "kread" && kernel.rdonly_cast().available;
   if (!kread && !cast) {
-    error = forced.empty() ? "this kernel allows neither bpf_probe_read_kernel nor bpf_rdonly_cast: nothing can read files"
-                           : fmt::format("FPUTRACE_READS={}: this kernel does not allow it", forced);
+    error = forced.empty()
+                ? "this kernel allows neither bpf_probe_read_kernel nor bpf_rdonly_cast: nothing can read files"
+                : fmt::format("FPUTRACE_READS={}: this kernel does not allow it", forced);
     return std::nullopt;
   }
   plan.use_cast_reads = cast;

@@ -163,8 +163,13 @@ set +e
 # (panic, no reboot) instead of at the timeout, with the lockup in the log; under
 # TCG that is the same stale-translation artifact (tests/qemu/run-suite.sh boots
 # such a suite once more).
+# FPUTRACE_QEMU_ICOUNT=OPTS (the benchmark): -icount OPTS, so the guest's clock
+# counts instructions executed, not host time; rates measured in the guest are
+# then work per instruction, which the host's load does not disturb.
+icount=()
+[[ -z ${FPUTRACE_QEMU_ICOUNT:-} ]] || icount=(-icount "$FPUTRACE_QEMU_ICOUNT")
 if [[ $ARCH == amd64 ]]; then
-timeout -k 5 "$TIMEOUT" qemu-system-x86_64 -accel tcg -m "$MEM" -smp 2 -nographic -no-reboot -nic none \
+timeout -k 5 "$TIMEOUT" qemu-system-x86_64 -accel tcg "${icount[@]}" -m "$MEM" -smp 2 -nographic -no-reboot -nic none \
     -kernel "$K/vmlinuz" -initrd "$work/initrd.gz" -append "console=ttyS0 panic=-1 quiet tsc=unstable softlockup_panic=1" \
     </dev/null 2>&1 | tr -d '\r' >"$OUT"
 qemu_rc=${PIPESTATUS[0]}
@@ -173,7 +178,7 @@ else
 # -cpu max emulates every feature; pauth-impdef=on replaces the architected QARMA
 # pointer-authentication cipher (these kernels sign return addresses, and TCG's
 # QARMA is slow) with QEMU's cheap implementation-defined one.
-timeout -k 5 "$TIMEOUT" qemu-system-aarch64 -M virt -cpu max,pauth-impdef=on -accel tcg -m "$MEM" -smp 2 \
+timeout -k 5 "$TIMEOUT" qemu-system-aarch64 -M virt -cpu max,pauth-impdef=on -accel tcg "${icount[@]}" -m "$MEM" -smp 2 \
     -nographic -no-reboot -nic none \
     -kernel "$K/vmlinuz" -initrd "$work/initrd.gz" -append "console=ttyAMA0 panic=-1 quiet softlockup_panic=1" \
     </dev/null 2>&1 | tr -d '\r' >"$OUT"

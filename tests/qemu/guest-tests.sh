@@ -13,6 +13,7 @@ fail=0
 no_fentry=
 no_mount_count=
 reads=  # cast or kread: the object every start line must name (run-suite.sh)
+kprobe_entry=  # multi or plain: how the kprobe backend enters fput (run-suite.sh)
 [ -r /payload/expect ] && . /payload/expect
 main_backend=fentry
 [ -n "$no_fentry" ] && main_backend=kprobe
@@ -78,6 +79,19 @@ reads_as_expected() {
   esac
 }
 
+# kprobe_entry_as_expected BACKEND STDERR-FILE: with the kprobe backend, the
+# start line names the fput entry run-suite.sh expects: kprobe.multi where the
+# kernel has fprobe, else a plain kprobe.
+kprobe_entry_as_expected() {
+  [ "$1" = kprobe ] || return 0
+  start=$(grep -m1 'tracing with' "$2")
+  case $kprobe_entry in
+    multi) echo "$start" | grep -q ' fput=kprobe\.multi' ;;
+    plain) echo "$start" | grep -Eq ' fput=kprobe[ )]' ;;
+    *) echo "no kprobe_entry= in /payload/expect"; return 1 ;;
+  esac
+}
+
 judge() {  # judge NAME EXPECT STDERR-FILES...: check /tmp/NAME.{repro,watch}
   name=$1 expect=$2
   shift 2
@@ -112,6 +126,12 @@ run() {  # run BACKEND SCENARIO EXPECT REPRO-ARGS...
   fi
   if ! reads_as_expected "/tmp/$name.err"; then
     echo "FAIL $name: the start line does not read kernel memory the way expected here (reads=$reads):"
+    cat "/tmp/$name.err"
+    fail=$((fail + 1))
+    return
+  fi
+  if ! kprobe_entry_as_expected "$backend" "/tmp/$name.err"; then
+    echo "FAIL $name: the start line does not enter fput the way expected here (kprobe_entry=$kprobe_entry):"
     cat "/tmp/$name.err"
     fail=$((fail + 1))
     return
@@ -172,6 +192,18 @@ for backend in fentry kprobe tracepoint; do
   tag=
 done
 head -n 1 /tmp/$main_backend.uring-registered.err
+
+# Where kprobe.multi loads, the kprobe backend uses it for fput and __fput; the
+# plain kprobes it falls back to elsewhere are run here too (testing knob
+# FPUTRACE_KPROBE_MULTI=0): a request pending at exit, aio in flight at exit.
+if [ "$kprobe_entry" = multi ]; then
+  export FPUTRACE_KPROBE_MULTI=0
+  kprobe_entry=plain tag=single
+  run kprobe uring-pending uring --attempts 5 --until-busy
+  run kprobe aio-direct aio --attempts 5 --image /payload/ext4.img
+  unset FPUTRACE_KPROBE_MULTI
+  kprobe_entry=multi tag=
+fi
 
 # fputrace busy on the loop device of a lazily unmounted ext4 and on a file
 # whose flock outlived its owner, both held by a ring another process keeps
@@ -426,9 +458,11 @@ umount /sys/fs/cgroup
 
 fentry_ok=1
 [ -n "$no_fentry" ] && fentry_ok=0
+multi_ok=0
+[ "$kprobe_entry" = multi ] && multi_ok=1
 if fputrace doctor --json >/tmp/doctor.json 2>/tmp/doctor.err; then
-  echo "doctor: $(fputrace-check doctor /tmp/doctor.json fentry=$fentry_ok kprobe=1 tracepoint=1 selected=$main_backend)" \
-    && case $(fputrace-check doctor /tmp/doctor.json fentry=$fentry_ok kprobe=1 tracepoint=1 selected=$main_backend) in
+  echo "doctor: $(fputrace-check doctor /tmp/doctor.json fentry=$fentry_ok kprobe=1 kprobe.multi=$multi_ok tracepoint=1 selected=$main_backend)" \
+    && case $(fputrace-check doctor /tmp/doctor.json fentry=$fentry_ok kprobe=1 kprobe.multi=$multi_ok tracepoint=1 selected=$main_backend) in
          PASS*) pass=$((pass + 1)) ;;
          *) fail=$((fail + 1)); cat /tmp/doctor.json ;;
        esac

@@ -52,6 +52,14 @@ case $suite in
   *) echo "reads=cast" >>"$work/payload/expect" ;;
 esac
 
+# How the kprobe backend enters fput and __fput: a kprobe.multi link (fprobe,
+# 5.18+ with CONFIG_FPROBE) where it loads, else a plain kprobe. bullseye is
+# 5.10; Debian's arm64 6.1 and 6.12 are built without CONFIG_FPROBE.
+case $arch/$suite in
+  */bullseye | arm64/bookworm | arm64/trixie) echo "kprobe_entry=plain" >>"$work/payload/expect" ;;
+  *) echo "kprobe_entry=multi" >>"$work/payload/expect" ;;
+esac
+
 log=${FPUTRACE_QEMU_LOG_DIR:-$work}/$logname.log
 mkdir -p "$(dirname "$log")"
 # A guest that dies of an int3 oops in kernel text being patched met a QEMU

@@ -20,7 +20,7 @@ Capability no(const std::string& why) {
 // A kernel where each kind of program loads or not, per function.
 class MadeUpKernel : public KernelProbes {
  public:
-  bool fentry_works = true, kprobe_works = true, probe_read = true, cast = true;
+  bool fentry_works = true, kprobe_works = true, multi_works = true, probe_read = true, cast = true;
   std::set<std::string> missing;  // functions in neither BTF nor kallsyms
   std::vector<std::string> asked;
 
@@ -33,6 +33,10 @@ class MadeUpKernel : public KernelProbes {
     asked.push_back("kprobe " + func);
     if (missing.count(func)) return no(func + " is not in /proc/kallsyms");
     return kprobe_works ? yes() : no("kprobes are not built into this kernel");
+  }
+  Capability kprobe_multi(const std::string& func) override {
+    asked.push_back("kprobe.multi " + func);
+    return multi_works ? yes() : no("attaching kprobe.multi to " + func + " refused with EOPNOTSUPP");
   }
   Capability probe_read_kernel() override { return probe_read ? yes() : no("lockdown"); }
   Capability rdonly_cast() override { return cast ? yes() : no("needs 6.2+"); }
@@ -51,7 +55,7 @@ TEST(Plan, FentryWhereItLoadsFirst) {
   ASSERT_TRUE(plan) << error;
   EXPECT_EQ(plan->fput_backend, Backend::Fentry);
   for (const auto& t : function_targets()) EXPECT_EQ(plan->functions.at(t.name), Backend::Fentry) << t.name;
-  EXPECT_TRUE(plan->use_cast_reads);  // plain loads wherever the kernel has bpf_rdonly_cast
+  EXPECT_TRUE(plan->use_cast_reads);   // plain loads wherever the kernel has bpf_rdonly_cast
   EXPECT_TRUE(plan->kread_available);  // the helper-read object is the fallback
   EXPECT_EQ(k.asked.front(), "fentry fput");
   for (const auto& a : k.asked)
@@ -66,6 +70,42 @@ TEST(Plan, KprobeWhenFentryIsRefused) {
   ASSERT_TRUE(plan) << error;
   EXPECT_EQ(plan->fput_backend, Backend::Kprobe);
   EXPECT_EQ(plan->fentry_tried.at("fput").reason, "loading an fentry program refused with EPERM");
+}
+
+TEST(Plan, TheKprobeBackendPutsTheHotFunctionsOnKprobeMulti) {
+  MadeUpKernel k;
+  k.fentry_works = false;
+  std::string error;
+  auto plan = plan_probes("kprobe", k, "", error);
+  ASSERT_TRUE(plan) << error;
+  EXPECT_EQ(plan->kprobe_multi, (std::set<std::string>{"__fput", "fput", "fput_close"}));
+  // The rest run once per syscall or umount: plain kprobes, multi not asked.
+  for (const auto& a : k.asked) {
+    if (a.rfind("kprobe.multi ", 0) == 0) {
+      EXPECT_TRUE(plan->kprobe_multi.count(a.substr(13))) << a;
+    }
+  }
+  EXPECT_EQ(plan->functions.at("path_umount"), Backend::Kprobe);
+}
+
+TEST(Plan, WithoutKprobeMultiTheHotFunctionsKeepPlainKprobes) {
+  MadeUpKernel k;
+  k.fentry_works = k.multi_works = false;
+  std::string error;
+  auto plan = plan_probes("auto", k, "", error);
+  ASSERT_TRUE(plan) << error;
+  EXPECT_EQ(plan->fput_backend, Backend::Kprobe);
+  EXPECT_TRUE(plan->kprobe_multi.empty());
+  EXPECT_EQ(plan->kprobe_multi_tried.at("fput").reason, "attaching kprobe.multi to fput refused with EOPNOTSUPP");
+}
+
+TEST(Plan, FentryNeverAsksForKprobeMulti) {
+  MadeUpKernel k;
+  std::string error;
+  auto plan = plan_probes("auto", k, "", error);
+  ASSERT_TRUE(plan) << error;
+  EXPECT_TRUE(plan->kprobe_multi.empty());
+  EXPECT_TRUE(plan->kprobe_multi_tried.empty());
 }
 
 TEST(Plan, AnOptionalFunctionMissingIsSkippedWithItsReason) {

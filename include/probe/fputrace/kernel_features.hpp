@@ -44,9 +44,9 @@ std::optional<std::vector<std::string>> raw_tracepoint_args(const std::string& t
 // Where the io_uring tracepoints keep what the BPF side reads (their
 // prototypes changed over the years); -1 where this kernel lacks it.
 struct UringTracepointArgs {
-  int file_get_fd = -1;   // io_uring_file_get: the fd
+  int file_get_fd = -1;             // io_uring_file_get: the fd
   bool file_get_req_first = false;  // its first argument is the io_kiocb, not the ring
-  int complete_req = -1;  // io_uring_complete: the io_kiocb
+  int complete_req = -1;            // io_uring_complete: the io_kiocb
 };
 UringTracepointArgs uring_tracepoint_args();
 
@@ -56,6 +56,8 @@ UringTracepointArgs uring_tracepoint_args();
 // x86-64 syscall wrappers on 5.10).
 Capability try_fentry(const std::string& func, bool reads_first_arg = false);
 Capability try_kprobe(const std::string& func);
+// A kprobe.multi link (fprobe, 5.18+ with CONFIG_FPROBE) on one function.
+Capability try_kprobe_multi(const std::string& func);
 Capability try_tracepoint(const std::string& tracefs, const std::string& category, const std::string& name);
 Capability try_tp_btf(const std::string& tracepoint);
 Capability probe_read_kernel_allowed();

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ struct FunctionTarget {
   // Tracepoints ("category/name") this probe makes unnecessary when it attaches.
   std::vector<std::string> replaces = {};
   bool reads_args_from_ctx = false;  // try fentry with a program that reads its first argument
+  // Runs on every fput or release: on the kprobe backend, try kprobe.multi
+  // (fprobe) first, whose entry costs less than a kprobe's.
+  bool hot = false;
 };
 const std::vector<FunctionTarget>& function_targets();
 
@@ -28,7 +32,9 @@ struct ProbePlan {
   bool use_cast_reads = false;               // the object that reads with plain loads (bpf_rdonly_cast)
   bool kread_available = false;              // bpf_probe_read_kernel allowed: the other object can load
   std::map<std::string, Backend> functions;  // chosen per function
-  std::map<std::string, Capability> fentry_tried, kprobe_tried;
+  std::map<std::string, Capability> fentry_tried, kprobe_tried, kprobe_multi_tried;
+  // Functions on the kprobe backend attached with kprobe.multi links.
+  std::set<std::string> kprobe_multi;
   std::vector<std::string> notices;  // one line each: what was skipped and why
 };
 
@@ -39,6 +45,7 @@ class KernelProbes {
   virtual ~KernelProbes() = default;
   virtual Capability fentry(const std::string& func, bool reads_first_arg) = 0;
   virtual Capability kprobe(const std::string& func) = 0;
+  virtual Capability kprobe_multi(const std::string& func) = 0;
   virtual Capability probe_read_kernel() = 0;  // bpf_probe_read_kernel allowed (not lockdown)
   virtual Capability rdonly_cast() = 0;        // the bpf_rdonly_cast kfunc (6.2+)
 };

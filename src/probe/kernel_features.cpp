@@ -235,8 +235,9 @@ Capability try_kprobe(const std::string& func) {
   return attach_via_perf(prog.fd, attr, fmt::format("attaching a kprobe to {}", func).c_str());
 }
 
+// No look in /proc/kallsyms first (the plan asks only after a kprobe on func
+// attached): the kernel resolves the name and refuses an unknown one.
 Capability try_kprobe_multi(const std::string& func) {
-  if (kallsyms_lookup({func}).empty()) return refused(ENOENT, fmt::format("{} is not in /proc/kallsyms", func));
   LIBBPF_OPTS(bpf_prog_load_opts, load, .expected_attach_type = BPF_TRACE_KPROBE_MULTI);
   Fd prog(bpf_prog_load(BPF_PROG_TYPE_KPROBE, "ft_probe", "GPL", kReturnZero, 2, &load));
   if (prog.fd < 0) return refused(errno, why_refused("loading a kprobe.multi program", errno));

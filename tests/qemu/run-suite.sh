@@ -54,9 +54,10 @@ esac
 
 # How the kprobe backend enters fput and __fput: a kprobe.multi link (fprobe,
 # 5.18+ with CONFIG_FPROBE) where it loads, else a plain kprobe. bullseye is
-# 5.10; Debian's arm64 6.1 and 6.12 are built without CONFIG_FPROBE.
+# 5.10; Debian's 6.1 (amd64 and arm64) and arm64 6.12 are built without
+# CONFIG_FPROBE (the attach fails with EOPNOTSUPP).
 case $arch/$suite in
-  */bullseye | arm64/bookworm | arm64/trixie) echo "kprobe_entry=plain" >>"$work/payload/expect" ;;
+  */bullseye | */bookworm | arm64/trixie) echo "kprobe_entry=plain" >>"$work/payload/expect" ;;
   *) echo "kprobe_entry=multi" >>"$work/payload/expect" ;;
 esac
 

@@ -88,7 +88,7 @@ int raw_iomap_dio_complete(struct bpf_raw_tracepoint_args *ctx)
 	struct file *f = ft_as_file(file);
 	if (ft_file_refs(f) != 1 || !file_watched(f) || from_self())
 		return 0;
-	__u32 reason = deferral_reason(ctx);
+	__u32 reason = deferral_reason(ctx, 0);
 	if (!reason)
 		return 0;
 	stat_inc(FT_STAT_DEFERRED);

@@ -178,13 +178,14 @@ static __always_inline void fill_file(struct ft_event *e, __u64 addr, bool descr
 }
 
 /* Why a final fput from the current context goes to the delayed_fput list;
- * 0 if it runs as task work (the kernel's own test in fput). */
-static __always_inline __u32 deferral_reason(void *ctx)
+ * 0 if it runs as task work (the kernel's own test in fput). regs_sp: the
+ * probed function's stack pointer for pt_regs programs, else 0. */
+static __always_inline __u32 deferral_reason(void *ctx, __u64 regs_sp)
 {
 	struct task_struct *t = ft_current_task();
 	if (ft_task_flags_raw(t) & PF_KTHREAD)
 		return FT_DEFER_KTHREAD;
-	if (ft_in_interrupt(t, ctx))
+	if (ft_in_interrupt(t, ctx, regs_sp))
 		return FT_DEFER_NO_TASK_WORK;
 	if (ft_task_works_closed(t))
 		return FT_DEFER_TASK_WORK_FAILED;

@@ -40,9 +40,9 @@ static __always_inline void send_deferred(__u64 file, __u32 reason, __u64 since_
 }
 
 /* fput / fput_close entry, once the reference count said "maybe last". */
-static __always_inline void on_maybe_final_fput(void *ctx, __u64 file, long refs)
+static __always_inline void on_maybe_final_fput(void *ctx, __u64 regs_sp, __u64 file, long refs)
 {
-	__u32 reason = deferral_reason(ctx);
+	__u32 reason = deferral_reason(ctx, regs_sp);
 	if (!reason || from_self())
 		return;
 	if (!file_watched(ft_as_file(file)))
@@ -84,13 +84,14 @@ static __always_inline void on_final_release(__u64 file)
 	bpf_ringbuf_submit(e, 0);
 }
 
-/* The fast path: at most two references, or nothing to do. */
-static __always_inline int fput_entry(void *ctx, __u64 file, long refs)
+/* The fast path: at most two references, or nothing to do. regs_sp: the
+ * probed function's stack pointer (pt_regs programs), else 0. */
+static __always_inline int fput_entry(void *ctx, __u64 regs_sp, __u64 file, long refs)
 {
 	if (bench_empty_hooks)
 		return 0;
 	if (refs <= 2)
-		on_maybe_final_fput(ctx, file, refs);
+		on_maybe_final_fput(ctx, regs_sp, file, refs);
 	return 0;
 }
 
@@ -98,13 +99,13 @@ static __always_inline int fput_entry(void *ctx, __u64 file, long refs)
 SEC("fentry/fput")
 int BPF_PROG(fentry_fput, struct file *file)
 {
-	return fput_entry(ctx, (__u64)file, ft_file_refs_typed(file));
+	return fput_entry(ctx, 0, (__u64)file, ft_file_refs_typed(file));
 }
 
 SEC("fentry/fput_close")
 int BPF_PROG(fentry_fput_close, struct file *file)
 {
-	return fput_entry(ctx, (__u64)file, ft_file_refs_typed(file));
+	return fput_entry(ctx, 0, (__u64)file, ft_file_refs_typed(file));
 }
 
 SEC("fentry/__fput")
@@ -118,13 +119,13 @@ int BPF_PROG(fentry___fput, struct file *file)
 SEC("kprobe/fput")
 int BPF_KPROBE(kprobe_fput, struct file *file)
 {
-	return fput_entry(ctx, (__u64)file, ft_file_refs(ft_as_file((__u64)file)));
+	return fput_entry(ctx, PT_REGS_SP(ctx), (__u64)file, ft_file_refs(ft_as_file((__u64)file)));
 }
 
 SEC("kprobe/fput_close")
 int BPF_KPROBE(kprobe_fput_close, struct file *file)
 {
-	return fput_entry(ctx, (__u64)file, ft_file_refs(ft_as_file((__u64)file)));
+	return fput_entry(ctx, PT_REGS_SP(ctx), (__u64)file, ft_file_refs(ft_as_file((__u64)file)));
 }
 
 SEC("kprobe/__fput")
@@ -138,13 +139,13 @@ int BPF_KPROBE(kprobe___fput, struct file *file)
 SEC("kprobe.multi/fput")
 int BPF_KPROBE(kmulti_fput, struct file *file)
 {
-	return fput_entry(ctx, (__u64)file, ft_file_refs(ft_as_file((__u64)file)));
+	return fput_entry(ctx, PT_REGS_SP(ctx), (__u64)file, ft_file_refs(ft_as_file((__u64)file)));
 }
 
 SEC("kprobe.multi/fput_close")
 int BPF_KPROBE(kmulti_fput_close, struct file *file)
 {
-	return fput_entry(ctx, (__u64)file, ft_file_refs(ft_as_file((__u64)file)));
+	return fput_entry(ctx, PT_REGS_SP(ctx), (__u64)file, ft_file_refs(ft_as_file((__u64)file)));
 }
 
 SEC("kprobe.multi/__fput")

@@ -211,16 +211,19 @@ static __always_inline bool ft_file_mnt_internal(struct file *f)
  * __preempt_count (or pcpu_hot) as a typed ksym, which kernels without
  * CONFIG_KALLSYMS_ALL cannot resolve. An interrupt (and a softirq run from it
  * or from local_bh_enable, both on the per-CPU irq stack) runs on a stack
- * that is not the current task's. Every program's context pointer lives on
- * the stack the probe fired on: the trampoline's frame (fentry), the saved
- * pt_regs (kprobe), the argument array (raw and BTF tracepoints). So: is the
- * context inside [task->stack, task->stack + THREAD_SIZE)? (The BPF frame
- * itself may be a private per-CPU stack on new kernels: not usable.)
+ * that is not the current task's. A program's context pointer usually lives
+ * on the stack the probe fired on: the trampoline's frame (fentry), the saved
+ * pt_regs (kprobe), the argument array (raw and BTF tracepoints). Not always:
+ * kprobe.multi on arm64 (7.x) hands the program a per-CPU copy of the
+ * registers (ftrace_partial_regs), so pt_regs programs also pass the probed
+ * function's stack pointer as a second hint. So: is the context, or that
+ * stack pointer, inside [task->stack, task->stack + THREAD_SIZE)? (The BPF
+ * frame itself may be a private per-CPU stack on new kernels: not usable.)
  * Not caught: task code that merely has bottom halves disabled, which
  * in_interrupt() also counts. */
 #define FT_THREAD_SIZE_MAX (32u << 10) /* 16 KiB, 32 KiB with KASAN */
 
-static __always_inline bool ft_in_interrupt(struct task_struct *t, void *ctx)
+static __always_inline bool ft_in_interrupt(struct task_struct *t, void *ctx, __u64 regs_sp)
 {
 	__u64 lo;
 #ifdef FT_READ_CAST
@@ -229,7 +232,9 @@ static __always_inline bool ft_in_interrupt(struct task_struct *t, void *ctx)
 	lo = (__u64)BPF_CORE_READ(t, stack);
 #endif
 	__u64 at = (__u64)ctx;
-	return !(at > lo && at < lo + FT_THREAD_SIZE_MAX);
+	if (at > lo && at < lo + FT_THREAD_SIZE_MAX)
+		return false;
+	return !(regs_sp > lo && regs_sp < lo + FT_THREAD_SIZE_MAX);
 }
 
 static __always_inline bool ft_task_works_closed(struct task_struct *t)

@@ -223,6 +223,11 @@ static __always_inline bool ft_file_mnt_internal(struct file *f)
  * in_interrupt() also counts. */
 #define FT_THREAD_SIZE_MAX (32u << 10) /* 16 KiB, 32 KiB with KASAN */
 
+static __always_inline bool ft_on_stack(__u64 stack_lo, __u64 addr)
+{
+	return addr > stack_lo && addr < stack_lo + FT_THREAD_SIZE_MAX;
+}
+
 static __always_inline bool ft_in_interrupt(struct task_struct *t, void *ctx, __u64 regs_sp)
 {
 	__u64 lo;
@@ -231,10 +236,7 @@ static __always_inline bool ft_in_interrupt(struct task_struct *t, void *ctx, __
 #else
 	lo = (__u64)BPF_CORE_READ(t, stack);
 #endif
-	__u64 at = (__u64)ctx;
-	if (at > lo && at < lo + FT_THREAD_SIZE_MAX)
-		return false;
-	return !(regs_sp > lo && regs_sp < lo + FT_THREAD_SIZE_MAX);
+	return !ft_on_stack(lo, (__u64)ctx) && !ft_on_stack(lo, regs_sp);
 }
 
 static __always_inline bool ft_task_works_closed(struct task_struct *t)
